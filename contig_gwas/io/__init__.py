@@ -1,0 +1,1 @@
+"""Input and output: genotype sources, tables, sample alignment, manifests, summary statistics."""

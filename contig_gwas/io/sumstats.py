@@ -1,0 +1,69 @@
+"""The one summary-statistics schema every stage reads and writes (GWAS-SSF column names).
+
+Files are tab-separated and gzip-compressed, written atomically (temporary file + rename).
+``neg_log10_p_value`` is computed from the test statistic on the log scale, so it stays finite
+when ``p_value`` underflows to 0 (p-values below ~1e-308 are written as 0 with an exact
+``neg_log10_p_value``). ``info`` is present for BGEN input.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import InputError
+from ..outputs import atomic_path
+
+COLUMNS = ["chromosome", "base_pair_location", "variant_id", "effect_allele", "other_allele",
+           "effect_allele_frequency", "n", "beta", "standard_error", "p_value",
+           "neg_log10_p_value"]
+OPTIONAL_COLUMNS = ["info"]
+_LN10 = np.log(10.0)
+
+
+def neg_log10_p_chi2(chi2: np.ndarray, *, df: float = 1.0) -> np.ndarray:
+    """-log10 of the upper tail of a chi-square(df), without underflow."""
+    return -stats.chi2.logsf(np.asarray(chi2, dtype=np.float64), df) / _LN10
+
+
+def neg_log10_p_t(t: np.ndarray, *, dof: np.ndarray | float) -> np.ndarray:
+    """-log10 of the two-sided p-value of a t statistic, without underflow."""
+    t = np.abs(np.asarray(t, dtype=np.float64))
+    return -(stats.t.logsf(t, dof) + np.log(2.0)) / _LN10
+
+
+def p_from_neg_log10(nlp: np.ndarray) -> np.ndarray:
+    """p = 10^-nlp (0 where it underflows)."""
+    return np.power(10.0, -np.asarray(nlp, dtype=np.float64))
+
+
+def write_sumstats(path: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Write a summary-statistics table (must hold COLUMNS; ``info`` optional), atomically."""
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"summary statistics lack columns {missing}")
+    cols = COLUMNS + [c for c in OPTIONAL_COLUMNS if c in table.columns]
+    out = table[cols]
+    with atomic_path(path) as tmp:
+        out.to_csv(tmp, sep="\t", index=False, na_rep="NA", float_format="%.6g",
+                   compression={"method": "gzip", "compresslevel": 4, "mtime": 0})
+
+
+def read_sumstats(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate a summary-statistics file of this schema."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: summary statistics file not found")
+    try:
+        df = pd.read_csv(path, sep="\t", dtype={"variant_id": str, "effect_allele": str,
+                                                 "other_allele": str})
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read summary statistics ({exc})") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: not a contig-gwas summary statistics file; missing columns {missing}")
+    return df
