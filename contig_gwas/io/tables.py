@@ -59,20 +59,13 @@ def read_table(path: str | os.PathLike, *, kind: str = "phenotype",
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: {kind} file not found")
-    try:
-        raw = pd.read_csv(path, sep=r"\s+", dtype=str, keep_default_na=False, engine="python")
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: {kind} file is empty") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: rows have different numbers of columns ({exc})") from None
+    raw = _parse_columns(path, kind=kind)
     raw.columns = [c.lstrip("#") for c in raw.columns]
     if list(raw.columns[:2]) != ["FID", "IID"]:
         raise InputError(f"{path}: the first two columns must be FID and IID, found "
                          f"{list(raw.columns[:2])}")
     if raw.shape[1] < 3:
         raise InputError(f"{path}: no {kind} columns after FID and IID")
-    if raw.isna().any().any():
-        raise InputError(f"{path}: some rows have fewer columns than the header")
     if raw.columns.duplicated().any():
         dup = raw.columns[raw.columns.duplicated()].tolist()
         raise InputError(f"{path}: duplicate column names {dup}")
@@ -115,6 +108,21 @@ def read_table(path: str | os.PathLike, *, kind: str = "phenotype",
     values = pd.DataFrame(out, index=pd.Index(iid, name="IID"))
     return Table(path=str(path), fid=raw["FID"].astype(str).to_numpy(), iid=iid, values=values,
                  notes=notes)
+
+
+def _parse_columns(path: Path, *, kind: str) -> pd.DataFrame:
+    """Split a table into string columns: tab-separated if the header has a tab, else whitespace."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    if not lines:
+        raise InputError(f"{path}: {kind} file is empty")
+    tabbed = "\t" in lines[0]
+    rows = [ln.rstrip("\r").split("\t") if tabbed else ln.split() for ln in lines]
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise InputError(f"{path}: data row {i + 1} has {len(r)} columns but the header has "
+                             f"{len(header)}")
+    return pd.DataFrame(body, columns=header, dtype=str) if body else pd.DataFrame(columns=header)
 
 
 def write_table(path: str | os.PathLike, *, fid: Sequence[str], iid: Sequence[str],
