@@ -1,0 +1,86 @@
+"""contig-report: loci, Manhattan/QQ/Miami figures, heritability bars, comparison tables and
+one static report.html from summary statistics (see docs/readme_report.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from ..outputs import refuse_to_overwrite
+from ..runlog import RunLog
+from ._common import make_parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = make_parser("contig-report", __doc__.splitlines()[0])
+    p.add_argument("--sumstats", nargs="+", required=True, metavar="GLOB_OR_FILE",
+                   help="summary statistics PREFIX.<phenotype>.sumstats.tsv.gz "
+                        "(files or quoted globs)")
+    p.add_argument("--group", action="append", default=[], metavar="NAME=GLOB",
+                   help="a group of phenotypes combined by min p x K (e.g. contig='out/contig.PC_*"
+                        ".sumstats.tsv.gz'); repeat; the first two groups make the Miami plot "
+                        "(first up, second down)")
+    p.add_argument("--h2", nargs="+", default=[], metavar="FILE",
+                   help="heritability tables (phenotype, n, h2, se, ..., method)")
+    p.add_argument("--bfile", metavar="PREFIX",
+                   help="PLINK 1 genotypes for clumping r2 (without: distance-only clumping)")
+    p.add_argument("--truth", metavar="FILE", help="truth.json of a simulated cohort")
+    p.add_argument("--clump-p1", type=float, default=5e-8,
+                   help="p-value threshold of index variants")
+    p.add_argument("--clump-p2", type=float, default=1e-5,
+                   help="p-value threshold of variants absorbed into a locus")
+    p.add_argument("--clump-r2", type=float, default=0.1,
+                   help="r2 threshold with the index variant")
+    p.add_argument("--clump-kb", type=float, default=250.0,
+                   help="window around the index variant (kb)")
+    p.add_argument("--highlight", metavar="FILE",
+                   help="variant IDs to highlight in Manhattan plots "
+                        "(one per line or a variant_id column)")
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from ..io.genotypes import open_genotypes
+    from ..report.build import build_report, clean_previous
+    from ..report.inputs import expand, read_highlight, resolve_inputs
+    from ..report.loci import ClumpParams
+
+    out = Path(args.out)
+    refuse_to_overwrite([out / "report.html"], overwrite=args.overwrite)
+    params = ClumpParams(p1=args.clump_p1, p2=args.clump_p2, r2=args.clump_r2, kb=args.clump_kb)
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLog(out / "report.log", tool="contig-report", argv=argv) as log:
+        inputs = resolve_inputs(sumstats=args.sumstats, groups=args.group)
+        if args.overwrite:
+            removed = clean_previous(out)
+            if removed:
+                log.info(f"--overwrite: removed {removed} files of the previous report")
+        log.info(f"{len(inputs.files)} phenotypes: {', '.join(inputs.files)}")
+        for g, ps in inputs.groups.items():
+            log.info(f"group {g}: {len(ps)} phenotypes: {', '.join(ps)}")
+        genotypes = open_genotypes(bfile=args.bfile) if args.bfile else None
+        if genotypes is not None:
+            log.info(f"--bfile {args.bfile}: {len(genotypes.samples)} individuals, "
+                     f"{len(genotypes.variants)} variants (r2 read per window)")
+        highlight = read_highlight(args.highlight) if args.highlight else None
+        h2_files = expand(args.h2, what="h2") if args.h2 else []
+        parameters = {
+            "summary statistics": ", ".join(str(p) for p in inputs.files.values()),
+            "groups": "; ".join(f"{g}: {', '.join(ps)}"
+                                for g, ps in inputs.groups.items()) or "none",
+            "clump p1": f"{params.p1:g}", "clump p2": f"{params.p2:g}",
+            "clump r2": f"{params.r2:g}", "clump kb": f"{params.kb:g}",
+            "LD from": args.bfile or "none (distance-only clumping)",
+            "group combination": "p = min(1, K x min p) over the group's K phenotypes",
+            "h2 files": ", ".join(map(str, h2_files)) or "none",
+            "truth": args.truth or "none", "highlight": args.highlight or "none",
+        }
+        result = build_report(inputs=inputs, out_dir=out, params=params, genotypes=genotypes,
+                              h2_files=h2_files, truth=Path(args.truth) if args.truth else None,
+                              highlight=highlight, parameters=parameters, log=log)
+        log.info(f"wrote {result.html} with {len(result.figures)} figures")
+    return 0

@@ -1,0 +1,199 @@
+"""contig-report end to end on engine-like outputs, and report.html as a reader sees it
+(headless chromium)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contig_gwas.cli import _common
+from contig_gwas.cli import report as cli
+from contig_gwas.errors import InputError
+from contig_gwas.io.sumstats import write_sumstats
+from contig_gwas.report.inputs import phenotype_names, resolve_inputs
+from contig_gwas.report.loci import read_loci
+from contig_gwas.report.synthetic import Peak, ld_block_genotypes, synthetic_sumstats
+
+CHROMIUM = next((shutil.which(c) for c in ("chromium", "chromium-browser") if shutil.which(c)),
+                None)
+
+
+def _study(root):
+    """Engine-like outputs: PLINK genotypes in LD blocks, three phenotypes' summary statistics
+    (two learned PCs, one standard trait with an underflowed p-value), h2, truth, highlight."""
+    import bed_reader
+
+    n_blocks, size = 40, 10
+    dos = ld_block_genotypes(n_samples=300, block_sizes=[size] * n_blocks, seed=5)
+    m = dos.shape[1]
+    chrom = np.repeat([1, 2], m // 2)
+    block = np.repeat(np.arange(n_blocks), size)
+    pos = (block % (n_blocks // 2)) * 100_000 + np.tile(np.arange(size) * 2_000, n_blocks) + 5_000
+    vid = np.array([f"rs{k + 1}" for k in range(m)])
+    bed_reader.to_bed(str(root / "geno.bed"), dos, properties={
+        "fid": [f"f{k}" for k in range(len(dos))], "iid": [f"i{k}" for k in range(len(dos))],
+        "chromosome": [str(c) for c in chrom], "sid": vid, "bp_position": pos,
+        "allele_1": ["A"] * m, "allele_2": ["G"] * m}, count_A1=True)
+    variants = pd.DataFrame({"chromosome": chrom, "base_pair_location": pos, "variant_id": vid})
+    gw = root / "gwas"
+    gw.mkdir()
+    specs = {"contig.PC_0": [Peak(1, 505_000, 80), Peak(2, 1_205_000, 60)],
+             "contig.PC_1": [Peak(1, 1_505_000, 70)],
+             "standard.height": [Peak(1, 505_000, 90), Peak(2, 305_000, 60)]}
+    for k, (name, peaks) in enumerate(specs.items()):
+        t = synthetic_sumstats(n_variants=0, variants=variants, peaks=peaks, seed=30 + k)
+        if name == "standard.height":
+            i = int(t["neg_log10_p_value"].idxmax())
+            t.loc[i, ["p_value", "neg_log10_p_value"]] = [0.0, 400.0]
+        write_sumstats(gw / f"{name}.sumstats.tsv.gz", t)
+    def var(vid, c, p):
+        return {"variant_id": vid, "chromosome": c, "position": p}
+
+    (root / "truth.json").write_text(json.dumps({"seed": 1, "traits": {
+        "shape": {"causal_variants": [var("rs56", 1, 505_000), var("rs999", 2, 1_205_000)]},
+        "colour": {"causal_variants": [var("rs36", 2, 305_000)]}}}))
+    pd.DataFrame({"phenotype": ["PC_0", "PC_1", "height"], "n": 300, "h2": [0.3, 0.2, 0.5],
+                  "se": [0.05, 0.06, 0.04], "method": "reml"}).to_csv(root / "h2.tsv", sep="\t",
+                                                                      index=False)
+    (root / "highlight.txt").write_text("rs56\nrs300\n")
+    return root
+
+
+def _argv(root, out, *extra):
+    return ["--sumstats", str(root / "gwas" / "*.sumstats.tsv.gz"),
+            "--group", f"contig={root / 'gwas' / 'contig.*.sumstats.tsv.gz'}",
+            "--group", f"standard={root / 'gwas' / 'standard.*.sumstats.tsv.gz'}",
+            "--h2", str(root / "h2.tsv"), "--bfile", str(root / "geno"),
+            "--truth", str(root / "truth.json"), "--highlight", str(root / "highlight.txt"),
+            "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = _study(tmp_path_factory.mktemp("study"))
+    out = root / "report"
+    assert cli.main(_argv(root, out)) == 0
+    return root, out
+
+
+def test_report_outputs(built):
+    root, out = built
+    html = (out / "report.html").read_text()
+    log = (out / "report.log").read_text()
+    assert "contig-report" in log and "finished" in log
+    pngs = re.findall(r'<img src="([^"]+)"', html)
+    # per phenotype Manhattan + QQ (3 x 2), per group Manhattan (2), Miami, loci counts, h2
+    assert len(pngs) == 11
+    for rel in pngs:
+        png, pdf = out / rel, out / rel.replace(".png", ".pdf")
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        assert pdf.read_bytes()[:4] == b"%PDF"
+    from PIL import Image
+    with Image.open(out / "figures" / "manhattan.PC_0.png") as im:
+        assert im.size == (2160, 780)            # 7.2 x 2.6 in at 300 dpi
+        assert abs(im.info["dpi"][0] - 300) < 1
+    # the learned group finds its two planted loci, the standard group its two
+    loci = read_loci(out / "loci" / "group.contig.loci.tsv")
+    assert sorted(loci["chromosome"].tolist()) == [1, 1, 2]
+    header = (out / "loci" / "group.contig.loci.tsv").read_text().splitlines()[:3]
+    assert any("clump_r2=0.1" in h for h in header) and any("genotypes" in h for h in header)
+    std = read_loci(out / "loci" / "group.standard.loci.tsv")
+    assert std["neg_log10_p_value"].max() == pytest.approx(400 - np.log10(1))
+    assert "phenotype" in loci.columns and set(loci["phenotype"]) <= {"PC_0", "PC_1"}
+    ov = pd.read_csv(out / "tables" / "overlap.tsv", sep="\t")
+    row = ov[ov["group"] == "contig"].iloc[0]
+    assert (row["loci"], row["shared"], row["unique"]) == (3, 1, 2)
+    rec = pd.read_csv(out / "tables" / "truth_recovery.tsv", sep="\t")
+    allc = rec[(rec["group"] == "contig") & (rec["trait"] == "all traits")].iloc[0]
+    assert allc["causal"] == 3 and allc["recovered"] == 2 and allc["false_positive_loci"] == 1
+    summ = pd.read_csv(out / "tables" / "summary.tsv", sep="\t")
+    assert summ["phenotype"].tolist() == ["PC_0", "PC_1", "height"]
+    assert summ["lambda_gc"].between(0.8, 1.3).all()
+
+
+def test_report_refuses_overwrite_and_distance_only_warns(built, tmp_path, capsys):
+    root, out = built
+    with pytest.raises(InputError, match="overwrite"):
+        cli.main(_argv(root, out))
+    assert _common.run(cli.main, _argv(root, out)) == 2
+    # one phenotype, no genotypes: distance-only clumping with a warning
+    argv = ["--sumstats", str(root / "gwas" / "contig.PC_0.sumstats.tsv.gz"),
+            "--out", str(tmp_path / "r2"), "--clump-kb", "150"]
+    assert cli.main(argv) == 0
+    log = (tmp_path / "r2" / "report.log").read_text()
+    assert "distance only" in log
+    assert "distance-only" in (tmp_path / "r2" / "report.html").read_text()
+
+
+def test_inputs_errors_name_the_file(tmp_path):
+    with pytest.raises(InputError, match="nothing"):
+        resolve_inputs(sumstats=[str(tmp_path / "nothing*.sumstats.tsv.gz")])
+    bad = tmp_path / "x.tsv"
+    bad.write_text("a\n")
+    with pytest.raises(InputError, match="x.tsv"):
+        resolve_inputs(sumstats=[str(bad)])
+    p = [tmp_path / "run.a.b.sumstats.tsv.gz", tmp_path / "run.a.c.sumstats.tsv.gz"]
+    assert list(phenotype_names([p])) == ["b", "c"]
+    assert list(phenotype_names([[p[0]], [p[1]]])) == ["a.b", "a.c"]
+    # the workflow's layout: <set>/<phenotype>.sumstats.tsv.gz, same phenotype in two sets
+    q = [tmp_path / "contig" / "PC_0.sumstats.tsv.gz", tmp_path / "simclr" / "PC_0.sumstats.tsv.gz",
+         tmp_path / "standard" / "height.sumstats.tsv.gz"]
+    assert list(phenotype_names([q])) == ["contig/PC_0", "simclr/PC_0", "height"]
+
+
+def _chromium(args, timeout=60):
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                           "--disable-quic", "--no-first-run", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+CHECK = """<script>window.addEventListener('load', function () {
+  var r = [];
+  document.querySelectorAll('img').forEach(function (i) {
+    r.push({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth});
+  });
+  var t = document.querySelectorAll('table').length;
+  var p = document.createElement('pre'); p.id = 'contig-check';
+  p.textContent = JSON.stringify({images: r, tables: t}); document.body.appendChild(p);
+});</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium; "
+                                             ".ci/run installs it where it can)")
+def test_report_html_in_headless_chromium(built, tmp_path):
+    root, out = built
+    html = (out / "report.html").read_text()
+    # a test-only copy beside the original (same relative image paths) with a check script
+    probe = out / "_browser_check.html"
+    probe.write_text(html.replace("</body>", CHECK + "</body>"))
+    profile = tmp_path / "profile"
+    try:
+        res = _chromium([f"--user-data-dir={profile}", "--virtual-time-budget=10000",
+                         "--dump-dom", probe.as_uri()])
+        shot = tmp_path / "shot.png"
+        res2 = _chromium([f"--user-data-dir={profile}", f"--screenshot={shot}",
+                          "--window-size=1200,3000", (out / "report.html").as_uri()])
+    finally:
+        probe.unlink()
+    m = re.search(r'<pre id="contig-check">(.*?)</pre>', res.stdout, re.S)
+    assert m, f"chromium gave no check output (rc {res.returncode}): {res.stderr[-500:]}"
+    check = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert len(check["images"]) == 11
+    broken = [i["src"] for i in check["images"] if not i["ok"]]
+    assert not broken, f"broken images: {broken}"
+    assert check["tables"] >= 6        # parameters, summary, loci, overlap, truth, h2
+    for key in ("table-summary", "table-group_loci", "table-overlap", "table-truth_recovery",
+                "parameters-table"):
+        assert f'id="{key}"' in res.stdout
+    assert res2.returncode == 0 and shot.exists(), res2.stderr[-500:]
+    from PIL import Image
+    with Image.open(shot) as im:
+        px = np.asarray(im.convert("L"))
+    assert px.shape[1] == 1200 and np.mean(px < 200) > 0.01   # the page shows content
