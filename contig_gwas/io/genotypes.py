@@ -135,6 +135,8 @@ class BgenSource:
         if sample is None and path.with_suffix(".sample").exists():
             sample = path.with_suffix(".sample")
         metadata = _bgen_metadata_path(path)
+        if not metadata.exists():
+            _index_bgen_isolated(path, metadata)
         try:
             self._bgen = open_bgen(path, samples_filepath=sample, metadata_filepath=metadata,
                                    allow_complex=False, verbose=False)
@@ -165,11 +167,24 @@ class BgenSource:
              variants: np.ndarray | slice | None = None) -> GenotypeBlock:
         rows = slice(None) if samples is None else np.asarray(samples, dtype=np.intp)
         cols = slice(None) if variants is None else variants
+        import threading
+
+        # bgen-reader decodes in worker threads whose exceptions are only printed (and the
+        # block comes back with wrong values): catch them through the thread excepthook
+        thread_errors: list[BaseException] = []
+        previous = threading.excepthook
+        threading.excepthook = lambda args: thread_errors.append(args.exc_value)
         try:
             p = self._bgen.read(index=np.s_[rows, cols], dtype=np.float32, num_threads=1)
         except Exception as exc:
             raise InputError(f"{self.path}: cannot decode genotype probabilities "
                              f"({type(exc).__name__}: {exc}); the file may be corrupt") from None
+        finally:
+            threading.excepthook = previous
+        if thread_errors:
+            exc = thread_errors[0]
+            raise InputError(f"{self.path}: cannot decode genotype probabilities "
+                             f"({type(exc).__name__}: {exc}); the file may be corrupt")
         dos = p[..., 1] + 2.0 * p[..., 2]
         start = variants.start if isinstance(variants, slice) and variants.start else 0
         return GenotypeBlock(start=start, dosages=np.asarray(dos, dtype=np.float32),
@@ -217,6 +232,31 @@ def _bgen_metadata_path(path: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     st = path.stat()
     return cache / f"{path.name}.{st.st_size}.{int(st.st_mtime)}.metadata2.mmm"
+
+
+def _index_bgen_isolated(path: Path, metadata: Path) -> None:
+    """Build bgen-reader's index in a child process.
+
+    bgen-reader's native code can crash (segmentation fault) on a corrupt or truncated file
+    while indexing it; in a child process that becomes an InputError instead of killing the
+    caller. A failed attempt leaves no index behind.
+    """
+    import subprocess
+    import sys
+
+    code = ("import sys; from bgen_reader import open_bgen; "
+            "b = open_bgen(sys.argv[1], metadata_filepath=sys.argv[2], allow_complex=False, "
+            "verbose=False); b.nalleles")
+    res = subprocess.run([sys.executable, "-c", code, str(path), str(metadata)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        for p in (metadata, Path(str(metadata) + ".temp")):
+            p.unlink(missing_ok=True)
+        lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+        detail = (f"the reader crashed with signal {-res.returncode}" if res.returncode < 0
+                  else (lines[-1] if lines else f"exit status {res.returncode}"))
+        raise InputError(f"{path}: cannot read BGEN file ({detail}); the file may be corrupt "
+                         f"or truncated")
 
 
 def _read_fam(path: Path) -> pd.DataFrame:

@@ -1,0 +1,279 @@
+"""Tests of contig-simulate: the files agree with each other and with the truth they claim.
+
+Most tests read the session's ``tiny_cohort`` (400 individuals, 3,000 variants, 3 chromosomes,
+32-pixel images); the determinism and CLI tests simulate very small cohorts of their own.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contig_gwas.errors import InputError
+from contig_gwas.io.genotypes import open_genotypes
+from contig_gwas.io.manifest import read_manifest
+from contig_gwas.io.tables import read_table
+
+MICRO = dict(n_individuals=60, n_snps=300, n_chromosomes=2, image_size=16)
+
+
+def _sources(cohort: Path):
+    plink = open_genotypes(bfile=str(cohort / "genotypes"))
+    bgen = open_genotypes(bgen=str(cohort / "genotypes.bgen"))
+    # BGEN rows in PLINK order, aligned by IID
+    order = pd.Index(bgen.samples.IID).get_indexer(plink.samples.IID)
+    assert (order >= 0).all()
+    return plink, bgen, order
+
+
+def test_layout_matches_contract(tiny_cohort: Path, tiny_cohort_truth: dict) -> None:
+    for name in ["genotypes.bed", "genotypes.bim", "genotypes.fam", "genotypes.bgen",
+                 "genotypes.sample", "manifest.tsv", "pgs.tsv", "burden.tsv", "covariates.tsv",
+                 "phenotypes.tsv", "downstream.tsv", "latent_traits.tsv", "truth.json"]:
+        assert (tiny_cohort / name).is_file(), name
+    n = tiny_cohort_truth["n_individuals"]
+    cov = read_table(tiny_cohort / "covariates.tsv", kind="covariate")
+    assert len(cov.iid) == n
+    assert {"sex", "age", "PC1", "PC10"} <= set(cov.columns)
+    assert any(c.startswith("centre_") for c in cov.columns)  # categorical, one-hot encoded
+    pgs = read_table(tiny_cohort / "pgs.tsv")
+    burden = read_table(tiny_cohort / "burden.tsv")
+    assert 0 < n - len(pgs.iid) < 0.2 * n and 0 < n - len(burden.iid) < 0.3 * n
+    assert set(np.unique(burden.values.to_numpy())) <= {0.0, 1.0}
+    phen = read_table(tiny_cohort / "phenotypes.tsv")
+    assert phen.values.isna().any().all()  # every standard phenotype has some missing values
+    grade = read_table(tiny_cohort / "downstream.tsv").values["grade"]
+    assert set(grade.unique()) <= {0, 1, 2, 3, 4} and grade.nunique() >= 3
+    man = read_manifest(tiny_cohort / "manifest.tsv", check_files=True)
+    per = man.groupby("IID").size()
+    assert (per == 2).any() and len(per) < n  # some have both eyes, some none
+    assert set(man.instance) == {"left", "right"}
+
+
+def test_bgen_and_plink_dosages_agree(tiny_cohort: Path, tiny_cohort_truth: dict) -> None:
+    plink, bgen, order = _sources(tiny_cohort)
+    assert not np.array_equal(order, np.arange(len(order)))  # different sample order
+    pd.testing.assert_frame_equal(plink.variants, bgen.variants)
+    assert (plink.variants.chromosome.unique() == [1, 2, 3]).all()
+    a = plink.read().dosages
+    b = bgen.read(samples=order).dosages
+    assert a.shape == (tiny_cohort_truth["n_individuals"], tiny_cohort_truth["n_variants"])
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_array_equal(a, b)  # NaN == NaN for assert_array_equal
+    miss = np.isnan(a).mean()
+    assert 0.01 < miss < 0.04
+    assert set(np.unique(a[~np.isnan(a)])) == {0.0, 1.0, 2.0}
+
+
+@pytest.mark.parametrize("fmt", ["plink", "bgen"])
+def test_blocks_equal_whole(tiny_cohort: Path, fmt: str) -> None:
+    plink, bgen, order = _sources(tiny_cohort)
+    src = plink if fmt == "plink" else bgen
+    whole = src.read().dosages
+    parts = [blk.dosages for blk in src.iter_blocks(block_size=700)]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+    sub = np.array([5, 3, 200, 17])
+    var = np.arange(100, 1900, 7)
+    got = np.concatenate([b.dosages for b in src.iter_blocks(samples=sub, variants=var,
+                                                              block_size=64)], axis=1)
+    np.testing.assert_array_equal(got, whole[np.ix_(sub, var)])
+
+
+def test_same_seed_same_bytes_different_seed_differs(tmp_path: Path) -> None:
+    from contig_gwas.simulate import simulate_cohort
+
+    dirs = []
+    for name, seed in [("a", 5), ("b", 5), ("c", 6)]:
+        simulate_cohort(out_dir=tmp_path / name, seed=seed, progress=False, **MICRO)
+        dirs.append(tmp_path / name)
+    files = sorted(str(p.relative_to(dirs[0])) for p in dirs[0].rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(dirs[1])) for p in dirs[1].rglob("*") if p.is_file())
+    match, mismatch, errors = filecmp.cmpfiles(dirs[0], dirs[1], files, shallow=False)
+    assert not mismatch and not errors
+    _, differ, _ = filecmp.cmpfiles(dirs[0], dirs[2], ["genotypes.bed", "genotypes.bgen",
+                                                     "truth.json", "latent_traits.tsv"],
+                                    shallow=False)
+    assert len(differ) == 4
+
+
+def _latent(cohort: Path) -> pd.DataFrame:
+    return read_table(cohort / "latent_traits.tsv").values
+
+
+def test_causal_variants_explain_their_variance(tiny_cohort: Path, tiny_cohort_truth: dict) -> None:
+    """Joint regression of each trait on its major causal variants (plus the ancestry group,
+    which shifts some traits) recovers the planted betas within 4 standard errors (18 variants:
+    a false alarm has probability ~1e-3), and the truth's variance explained matches."""
+    plink = open_genotypes(bfile=str(tiny_cohort / "genotypes"))
+    vid = pd.Index(plink.variants.variant_id)
+    latent = _latent(tiny_cohort).loc[plink.samples.IID]
+    group_b = np.isin(plink.samples.IID, tiny_cohort_truth["ancestry"]["iid_B"]).astype(float)
+    for trait, info in tiny_cohort_truth["traits"].items():
+        cv = info["causal_variants"]
+        ea = plink.variants.effect_allele
+        assert cv and all(c["effect_allele"] == ea[vid.get_loc(c["variant_id"])] for c in cv)
+        x = plink.read(variants=vid.get_indexer([c["variant_id"] for c in cv])).dosages
+        y = latent[trait].to_numpy()
+        ok = ~np.isnan(x).any(axis=1)
+        design = np.column_stack([np.ones(ok.sum()), group_b[ok], x[ok]])
+        coef, *_ = np.linalg.lstsq(design, y[ok], rcond=None)
+        resid = y[ok] - design @ coef
+        s2 = resid @ resid / (ok.sum() - design.shape[1])
+        se = np.sqrt(np.diag(s2 * np.linalg.inv(design.T @ design)))[2:]
+        beta = np.array([c["beta"] for c in cv])
+        assert np.all(np.abs(coef[2:] - beta) < 4 * se), (trait, coef[2:], beta, se)
+        for j, c in enumerate(cv):
+            xo = x[~np.isnan(x[:, j]), j]
+            ve = c["beta"] ** 2 * xo.var() / y.var()
+            assert 0.02 <= c["variance_explained"] <= 0.06
+            assert abs(ve - c["variance_explained"]) < 0.25 * c["variance_explained"]
+        assert abs(info["realised_h2"] - info["h2_target"]) < 0.1
+
+
+def test_image_properties_track_traits(tiny_cohort: Path, tiny_cohort_truth: dict) -> None:
+    """Each property measured from the PNGs correlates with its trait (rank correlation
+    > 0.35 with ~500 images: the null SD is ~0.045) more than with the other image traits."""
+    from PIL import Image
+    from scipy.stats import spearmanr
+
+    from contig_gwas.simulate.images import measure_properties
+
+    man = read_manifest(tiny_cohort / "manifest.tsv")
+    props = pd.DataFrame([measure_properties(np.asarray(Image.open(p))) for p in man.path])
+    latent = _latent(tiny_cohort).loc[man.IID]
+    mapping = {t: v["image_property"] for t, v in tiny_cohort_truth["traits"].items()
+               if v["image_property"]}
+    assert len(mapping) == 4
+    for trait, prop in mapping.items():
+        rho = {t: spearmanr(props[prop], latent[t]).statistic for t in mapping}
+        assert rho[trait] > 0.35, (trait, rho)
+        assert all(abs(rho[t]) < rho[trait] for t in mapping if t != trait), (trait, rho)
+
+
+def _king_robust(x: np.ndarray, y: np.ndarray) -> float:
+    """KING-robust kinship of two genotype vectors (0/1/2, NaN missing)."""
+    ok = ~np.isnan(x) & ~np.isnan(y)
+    x, y = x[ok], y[ok]
+    het_both = np.sum((x == 1) & (y == 1))
+    opposite = np.sum(np.abs(x - y) == 2)
+    return (het_both - 2 * opposite) / (np.sum(x == 1) + np.sum(y == 1))
+
+
+def test_siblings_have_kinship_a_quarter(tiny_cohort: Path, tiny_cohort_truth: dict) -> None:
+    plink = open_genotypes(bfile=str(tiny_cohort / "genotypes"))
+    g = plink.read().dosages
+    pos = pd.Index(plink.samples.IID)
+    pairs = tiny_cohort_truth["related_pairs"]
+    assert len(pairs) == 20
+    est = np.array([_king_robust(g[pos.get_loc(p["iid1"])], g[pos.get_loc(p["iid2"])])
+                    for p in pairs])
+    realised = np.array([p["realised_kinship"] for p in pairs])
+    # 20 pairs; realised kinship varies (SD ~0.05 on 3 short chromosomes); the estimate from
+    # 3,000 linked SNPs has SD ~0.04 around it
+    assert abs(est.mean() - 0.25) < 0.06
+    assert np.mean(np.abs(est - realised)) < 0.05 and np.max(np.abs(est - realised)) < 0.14
+    # unrelated pairs within ancestry group A (KING-robust is negative across groups)
+    related = {tuple(sorted((p["iid1"], p["iid2"]))) for p in pairs}
+    in_a = np.flatnonzero(~np.isin(pos, tiny_cohort_truth["ancestry"]["iid_B"]))
+    rng = np.random.default_rng(0)
+    unrel = []
+    for _ in range(200):
+        i, j = rng.choice(in_a, 2, replace=False)
+        if tuple(sorted((pos[i], pos[j]))) not in related:
+            unrel.append(_king_robust(g[i], g[j]))
+    # 3,000 linked SNPs: unrelated estimates scatter with SD ~0.06 around 0
+    assert abs(np.mean(unrel)) < 0.03 and np.quantile(unrel, 0.95) < np.median(est)
+
+
+def test_cli_end_to_end_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    from contig_gwas.cli import _common, simulate
+
+    out = tmp_path / "cohort"
+    argv = ["--out", str(out), "--seed", "3", "--n-individuals", "60", "--n-snps", "300",
+            "--n-chromosomes", "2", "--image-size", "16", "--no-progress"]
+    assert simulate.main(argv) == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["parameters"]["n_individuals"] == 60 and truth["seed"] == 3
+    log = (out / "simulate.log").read_text()
+    assert "contig-simulate" in log and "finished" in log
+    assert [p.name for p in tmp_path.iterdir()] == ["cohort"]  # no temporary left
+    with pytest.raises(InputError, match="--overwrite"):
+        simulate.main(argv)
+    assert _common.run(simulate.main, argv) == 2
+    assert simulate.main(argv + ["--overwrite"]) == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a simulated cohort"):
+        simulate.main(["--out", str(other), "--overwrite", *argv[2:]])
+    assert (other / "notes.txt").exists()
+    with pytest.raises(InputError, match="at least 50"):
+        simulate.main(["--out", str(tmp_path / "small"), "--n-individuals", "10"])
+    assert not (tmp_path / "small").exists()
+
+
+@pytest.mark.reference
+def test_plink2_reads_both_files_alike(tiny_cohort: Path, tmp_path: Path) -> None:
+    """PLINK2 (an independent reader) sees the same ALT allele, frequency and call count in the
+    .bed and the .bgen (second allele = ALT), and they match our reader's effect allele."""
+    import os
+    import shutil
+    import subprocess
+
+    plink2 = shutil.which("plink2")
+    if plink2 is None:
+        pytest.skip("plink2 not installed")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    runs = {"bed": ["--bfile", str(tiny_cohort / "genotypes")],
+            "bgen": ["--bgen", str(tiny_cohort / "genotypes.bgen"), "ref-first",
+                     "--sample", str(tiny_cohort / "genotypes.sample")]}
+    freq = {}
+    for name, args in runs.items():
+        subprocess.run([plink2, *args, "--freq", "--threads", "1", "--out", str(tmp_path / name)],
+                       check=True, capture_output=True, env=env)
+        freq[name] = pd.read_csv(tmp_path / f"{name}.afreq", sep="\t")
+    pd.testing.assert_frame_equal(freq["bed"], freq["bgen"])
+    plink = open_genotypes(bfile=str(tiny_cohort / "genotypes"))
+    assert (freq["bed"]["ALT"].to_numpy() == plink.variants.effect_allele.to_numpy()).all()
+    ours = np.nanmean(plink.read().dosages, axis=0) / 2
+    np.testing.assert_allclose(freq["bed"]["ALT_FREQS"], ours, atol=1e-5)
+
+
+def test_modalities_and_covariates_carry_their_signal(tiny_cohort: Path,
+                                                      tiny_cohort_truth: dict) -> None:
+    """PGS predict their own trait, effect-gene carriers are shifted, standard phenotypes
+    correlate with the trait they measure (as truth.json says), PC1 separates the ancestry
+    groups. Thresholds are several null SDs (1/sqrt(400) = 0.05) away."""
+    latent = _latent(tiny_cohort)
+    traits = tiny_cohort_truth["traits"]
+    pgs = read_table(tiny_cohort / "pgs.tsv").values
+    for t in traits:
+        r = np.corrcoef(pgs[f"PGS_{t}"], latent.loc[pgs.index, t])[0, 1]
+        assert r > 0.15, (t, r)  # expected 0.3-0.45 (h2 and PGS noise of 1 trait variance)
+    burden = read_table(tiny_cohort / "burden.tsv").values
+    n_genes = 0
+    for t, info in traits.items():
+        for g in info["burden_genes"]:
+            carriers = burden.index[burden[g["gene"]] == 1]
+            shift = latent.loc[carriers, t].mean() - latent.loc[burden.index, t].mean()
+            se = latent[t].std() / np.sqrt(len(carriers))
+            assert np.sign(shift) == np.sign(g["effect"]) and abs(shift) > 1.5 * se, (t, g)
+            n_genes += 1
+    assert n_genes == 4
+    phen = read_table(tiny_cohort / "phenotypes.tsv").values
+    for name, info in tiny_cohort_truth["standard_phenotypes"].items():
+        if info["measures_trait"]:
+            ok = phen[name].notna()
+            r = np.corrcoef(phen.loc[ok, name], latent.loc[ok[ok].index, info["measures_trait"]])
+            assert abs(r[0, 1] - info["correlation_with_trait"]) < 1e-3
+            assert abs(r[0, 1]) > 0.4
+    cov = read_table(tiny_cohort / "covariates.tsv", kind="covariate").values
+    in_b = cov.index.isin(tiny_cohort_truth["ancestry"]["iid_B"])
+    pc1 = cov["PC1"].to_numpy()
+    gap = abs(pc1[in_b].mean() - pc1[~in_b].mean()) / pc1.std()
+    assert gap > 2.0, gap
