@@ -126,6 +126,9 @@ class LatentTraits:
         poly_scale: float64, shape (T,), factor applied to ``beta_poly``.
         realised_h2: float64, shape (T,), Var(G) / Var(Y) in the cohort.
         h2_common: float64, shape (T,), Var(G from written variants) / Var(Y).
+        h2_adjusted: float64, shape (T,), Var(G) / Var(G + noise): the heritability given the
+            non-genetic covariates (age, sex, ancestry), which is what REML with those
+            covariates estimates.
     """
 
     values: pd.DataFrame
@@ -133,6 +136,7 @@ class LatentTraits:
     poly_scale: np.ndarray
     realised_h2: np.ndarray
     h2_common: np.ndarray
+    h2_adjusted: np.ndarray
 
 
 def nongenetic_design(*, specs: list[TraitSpec], age: np.ndarray, sex: np.ndarray,
@@ -162,14 +166,17 @@ def finalize_traits(*, rng: np.random.Generator, specs: list[TraitSpec], h2: np.
         scale[k] = max(scale[k], 0.0)
     genetic = g_major + g_burden + g_poly * scale
     env = np.empty((n, t))
+    noise = np.empty((n, t))
     for k in range(t):
         c = nongenetic[:, k]
         resid = max(1 - h2[k] - c.var(), 0.05 * (1 - h2[k]))
-        env[:, k] = c + rng.standard_normal(n) * np.sqrt(resid)
+        noise[:, k] = rng.standard_normal(n) * np.sqrt(resid)
+        env[:, k] = c + noise[:, k]
     y = genetic + env
     y = y - y.mean(axis=0)
     common = g_major + g_poly * scale
     return LatentTraits(values=pd.DataFrame(y, index=index, columns=[s.name for s in specs]),
                         genetic=genetic, poly_scale=scale,
                         realised_h2=genetic.var(axis=0) / y.var(axis=0),
-                        h2_common=common.var(axis=0) / y.var(axis=0))
+                        h2_common=common.var(axis=0) / y.var(axis=0),
+                        h2_adjusted=genetic.var(axis=0) / (genetic + noise).var(axis=0))

@@ -1,0 +1,270 @@
+"""contig-h2: heritability with standard errors for every phenotype, and genetic correlation.
+
+Reads genotypes (PLINK or BGEN: the standardised kinship of the GWAS engine is built from them)
+or a precomputed GCTA binary GRM, phenotype table(s) and covariates; writes ``PREFIX.h2.tsv``
+(phenotype, n, h2, se, sg2, se2, method, converged, flag), with ``--rg`` ``PREFIX.rg.tsv``
+(pheno1, pheno2, rg, se, p, n, method, flag), and ``PREFIX.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..outputs import atomic_path, refuse_to_overwrite
+from ..runlog import RunLog
+from ._common import make_parser
+
+TOOL = "contig-h2"
+#: columns written by contig-embed (and raw embedding columns) count as learned phenotypes
+LEARNED = re.compile(r"^(PC_\d+|emb_\d+)$")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = make_parser(TOOL, "REML (or Haseman-Elston) heritability with standard errors for every "
+                          "phenotype, and genetic correlations, on the GWAS engine's null model.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--bfile", metavar="PREFIX",
+                     help="PLINK 1 genotypes: the similarity is their standardised kinship after "
+                          "--maf/--geno/--hwe (as contig-gwas builds it)")
+    src.add_argument("--bgen", metavar="FILE", help="BGEN 1.2 genotypes (as --bfile)")
+    src.add_argument("--grm-bfile", metavar="PREFIX",
+                     help="PLINK 1 genotypes defining the similarity, without QC (the same "
+                          "option of contig-gwas)")
+    src.add_argument("--grm", metavar="PREFIX",
+                     help="precomputed GCTA binary GRM PREFIX.grm.bin + PREFIX.grm.id "
+                          "(streamed for HE; read whole for REML)")
+    p.add_argument("--sample", metavar="FILE", help="Oxford .sample file for --bgen")
+    p.add_argument("--pheno", required=True, nargs="+", metavar="FILE",
+                   help="phenotype table(s) FID IID ...; several files are joined on IID")
+    p.add_argument("--pheno-name", nargs="+", default=None, metavar="NAME",
+                   help="phenotype columns (space- or comma-separated; default: all)")
+    p.add_argument("--covar", metavar="FILE",
+                   help="covariate table FID IID ... (an intercept is always added)")
+    p.add_argument("--covar-name", nargs="+", default=None, metavar="NAME",
+                   help="covariate columns (space- or comma-separated; default: all)")
+    p.add_argument("--keep", metavar="FILE", help="keep only these individuals")
+    p.add_argument("--remove", metavar="FILE", help="remove these individuals")
+    p.add_argument("--maf", type=float, help="kinship variants: minimum minor-allele frequency")
+    p.add_argument("--geno", type=float, help="kinship variants: maximum missing-call fraction")
+    p.add_argument("--hwe", type=float, help="kinship variants: Hardy-Weinberg p threshold")
+    p.add_argument("--info", type=float, help="kinship variants: minimum INFO (BGEN)")
+    p.add_argument("--method", choices=["reml", "he", "auto"], default="auto",
+                   help="auto: REML up to --reml-max-n individuals, Haseman-Elston above")
+    p.add_argument("--reml-max-n", type=int, default=10_000)
+    p.add_argument("--rg", action="store_true",
+                   help="genetic correlations: every learned phenotype (PC_k, emb_k) against "
+                        "every other phenotype (all pairs if none is learned)")
+    p.add_argument("--rg-pairs", help="file of 'pheno1 pheno2' lines restricting --rg")
+    p.add_argument("--he-se", choices=["moments", "jackknife"], default="moments",
+                   help="HE standard errors: Gaussian moments or delete-a-group jackknife")
+    p.add_argument("--jackknife-groups", type=int, default=20, help="HE jackknife groups")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the HE jackknife groups and trace probes")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads for the kinship and eigendecompositions (as contig-gwas)")
+    p.add_argument("--out", required=True, help="output prefix")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    args = p.parse_args(argv)
+    if args.sample and not args.bgen:
+        p.error("--sample needs --bgen")
+    for name in ("pheno_name", "covar_name"):
+        v = getattr(args, name)
+        if v is not None:
+            setattr(args, name, [x for item in v for x in item.split(",") if x])
+    if (args.grm_bfile or args.grm) and any(v is not None for v in
+                                            (args.maf, args.geno, args.hwe, args.info)):
+        p.error("--maf/--geno/--hwe/--info filter --bfile/--bgen genotypes; the similarity of "
+                "--grm-bfile/--grm is used as given")
+    if args.rg_pairs and not args.rg:
+        args.rg = True
+    return args
+
+
+def read_phenotypes(paths: Sequence[str], *, columns: Sequence[str] | None) -> pd.DataFrame:
+    """Join phenotype tables on IID (outer: absent = NaN); keep ``columns`` if given."""
+    from ..io.tables import read_table
+
+    frames = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        t = read_table(path, kind="phenotype")
+        for c in t.columns:
+            if c in seen:
+                raise InputError(f"{path}: phenotype column {c!r} also in {seen[c]}")
+            seen[c] = path
+        frames.append(t.values)
+    df = frames[0]
+    for f in frames[1:]:
+        df = df.join(f, how="outer")
+    if columns is not None:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise InputError(f"--pheno-name {missing}: not in {', '.join(paths)} (columns are "
+                             f"{list(df.columns)})")
+        df = df[list(columns)]
+    return df
+
+
+def read_rg_pairs(path: str, *, names: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs from a file of ``pheno1 pheno2`` lines (an optional header ``pheno1 pheno2``);
+    an empty file means no pairs (an empty ``.rg.tsv``)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: --rg-pairs file not found")
+    pairs = []
+    for k, line in enumerate(p.read_text().splitlines(), 1):
+        f = line.split()
+        if not f or f[0].startswith("#") or (k == 1 and f == ["pheno1", "pheno2"]):
+            continue
+        if len(f) != 2:
+            raise InputError(f"{p}: line {k}: expected two phenotype names, got {len(f)} fields")
+        for x in f:
+            if x not in names:
+                raise InputError(f"{p}: line {k}: no phenotype {x!r} (phenotypes are "
+                                 f"{list(names)})")
+        if f[0] == f[1]:
+            raise InputError(f"{p}: line {k}: a phenotype paired with itself ({f[0]})")
+        pairs.append((f[0], f[1]))
+    return pairs
+
+
+def default_rg_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Every learned phenotype against every other one (each unordered pair once); all pairs
+    when no phenotype is learned."""
+    learned = [n for n in names if LEARNED.match(n)]
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if not learned or a in learned or b in learned:
+                pairs.append((a, b))
+    return pairs
+
+
+def kinship_variants(source, *, rows: np.ndarray, maf: float | None, geno: float | None,
+                     hwe: float | None, info: float | None, log: RunLog) -> np.ndarray:
+    """Indices of the variants entering the kinship: all, or those passing the GWAS engine's
+    QC (``gwas.qc.variant_qc``) over the aligned individuals, as contig-gwas filters them."""
+    allv = np.arange(len(source.variants))
+    if all(v is None for v in (maf, geno, hwe, info)):
+        return allv
+    from ..gwas.qc import variant_qc
+
+    kept = []
+    removed: dict[str, int] = {}
+    for block in source.iter_blocks(samples=rows, block_size=2000):
+        qc = variant_qc(dosages=block.dosages, info=block.info, maf=maf, geno=geno, hwe=hwe,
+                        min_info=info)
+        kept.append(block.start + np.flatnonzero(qc.keep))
+        for k, v in qc.counts().items():
+            removed[k] = removed.get(k, 0) + v
+    kept_idx = np.concatenate(kept) if kept else allv[:0]
+    log.info(f"kinship variant QC: {len(kept_idx)} of {len(allv)} kept; removed "
+             + ", ".join(f"{k} {v}" for k, v in removed.items()))
+    if len(kept_idx) == 0:
+        raise InputError(f"{source.path}: no variant passes --maf/--geno/--hwe/--info")
+    return kept_idx
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..io.align import align_samples
+    from ..io.tables import read_id_list, read_table
+    from ..heritability.estimate import (GctaGrmSimilarity, GenotypeSimilarity, choose_method,
+                                         estimate_heritability)
+    from ..heritability.grm_io import read_gcta_grm_ids
+
+    args = parse_args(argv)
+    if args.threads < 1:
+        raise InputError(f"--threads must be positive, got {args.threads}")
+    out_h2 = Path(args.out + ".h2.tsv")
+    out_rg = Path(args.out + ".rg.tsv")
+    outputs = [out_h2] + ([out_rg] if args.rg else [])
+    refuse_to_overwrite(outputs, overwrite=args.overwrite)
+    with RunLog(args.out + ".log", tool=TOOL, argv=argv) as log:
+        with log.step("read inputs"):
+            pheno = read_phenotypes(args.pheno, columns=args.pheno_name)
+            log.info(f"phenotypes: {pheno.shape[1]} columns, {pheno.shape[0]} individuals")
+            covar = None
+            if args.covar:
+                ct = read_table(args.covar, kind="covariate", columns=args.covar_name)
+                for note in ct.notes:
+                    log.info(f"{args.covar}: {note}")
+                complete = ~ct.values.isna().any(axis=1)
+                if (~complete).any():
+                    log.info(f"{args.covar}: {int((~complete).sum())} individuals with a missing "
+                             f"covariate dropped")
+                covar = ct.values[complete.to_numpy()]
+            source = None
+            if args.grm:
+                _, geno_iid = read_gcta_grm_ids(args.grm)
+                geno_label = args.grm + ".grm.id"
+            else:
+                from ..io.genotypes import open_genotypes
+
+                source = open_genotypes(bfile=args.bfile or args.grm_bfile, bgen=args.bgen,
+                                        sample=args.sample)
+                geno_iid = source.samples["IID"].to_numpy(dtype=str)
+                geno_label = source.path
+            # as contig-gwas: every individual of the phenotype table(s) (variant QC runs over
+            # them; each phenotype then uses those where it is observed)
+            sources = {geno_label: geno_iid, "phenotypes": pheno.index.to_numpy(dtype=str)}
+            if covar is not None:
+                sources[args.covar] = covar.index.to_numpy(dtype=str)
+            keep = read_id_list(args.keep) if args.keep else None
+            remove = read_id_list(args.remove) if args.remove else None
+            al = align_samples(sources, keep=keep, remove=remove, min_overlap=3)
+            for line in al.report:
+                log.info(line)
+        Y = pheno.loc[al.iid]
+        X = None if covar is None else covar.loc[al.iid].to_numpy(dtype=np.float64)
+        cnames = [] if covar is None else list(covar.columns)
+        method = choose_method(args.method, n=al.n, reml_max_n=args.reml_max_n)
+        with log.step("similarity"):
+            if args.grm:
+                similarity = GctaGrmSimilarity(args.grm, index=al.index[geno_label])
+            else:
+                rows = al.index[geno_label]
+                variants = kinship_variants(source, rows=rows, maf=args.maf, geno=args.geno,
+                                            hwe=args.hwe, info=args.info, log=log)
+                similarity = GenotypeSimilarity(source, rows=rows, variants=variants)
+                log.info(f"kinship: {len(variants)} variants, standardised over each phenotype "
+                         f"group's individuals (as contig-gwas builds it)")
+        pairs: list[tuple[str, str]] = []
+        if args.rg:
+            names = [str(c) for c in Y.columns]
+            pairs = (read_rg_pairs(args.rg_pairs, names=names) if args.rg_pairs
+                     else default_rg_pairs(names))
+            log.info(f"genetic correlation: {len(pairs)} pairs")
+            if not pairs:
+                log.warning(f"{args.rg_pairs or 'phenotypes'}: no phenotype pairs for --rg")
+        from threadpoolctl import threadpool_limits
+
+        with log.step(f"estimate ({method})"), threadpool_limits(limits=args.threads):
+            est = estimate_heritability(Y=Y, similarity=similarity, covar=X, covar_names=cnames,
+                                        method=method, rg_pairs=pairs,
+                                        reml_max_n=args.reml_max_n,
+                                        he_groups=args.jackknife_groups, he_se=args.he_se,
+                                        seed=args.seed)
+        for note in est.notes:
+            log.info(note)
+        for r in est.h2:
+            log.info(r.summary())
+            if r.flag != "ok":
+                log.warning(f"{r.phenotype}: {r.flag}")
+        for r in est.rg:
+            log.info(r.summary())
+        with atomic_path(out_h2) as tmp:
+            est.h2_frame().to_csv(tmp, sep="\t", index=False, na_rep="NA", float_format="%.6g")
+        log.info(f"wrote {out_h2}")
+        if args.rg:
+            with atomic_path(out_rg) as tmp:
+                est.rg_frame().to_csv(tmp, sep="\t", index=False, na_rep="NA",
+                                      float_format="%.6g")
+            log.info(f"wrote {out_rg}")
+    return 0

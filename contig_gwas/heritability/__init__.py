@@ -1,0 +1,10 @@
+"""Heritability and genetic correlation (``contig-h2``).
+
+Array layer: ``reml`` (SEs and boundary flags on the GWAS engine's null-model fit),
+``bivariate`` (bivariate REML genetic correlation over the shared eigendecomposition),
+``he`` (Haseman-Elston regression from a similarity streamed in row blocks, moment and
+jackknife SEs, GCTA GRM files), ``he_genotypes`` (HE from genotype blocks, no N x N matrix),
+``calibration`` (the simulation harness of the calibration tests and benchmark).
+Dataset layer: ``estimate`` (missingness groups, covariates, similarity sources, method by size).
+Importing this package has no side effects and does not import its modules.
+"""
