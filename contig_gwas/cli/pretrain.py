@@ -1,0 +1,217 @@
+"""contig-pretrain: ContIG contrastive pretraining of an image encoder against genetics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import InputError
+from ._common import make_parser
+
+#: settings that may change between a run and its --resume
+_RESUME_FREE = {"device", "workers", "progress"}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = make_parser("contig-pretrain", __doc__)
+    p.add_argument("--manifest", required=True, help="image manifest TSV (IID path [instance])")
+    g = p.add_argument_group("genetic modalities")
+    g.add_argument("--bfile", help="PLINK 1 prefix (modality raw)")
+    g.add_argument("--bgen", help="BGEN file (modality raw)")
+    g.add_argument("--sample", help=".sample file for --bgen")
+    s = g.add_mutually_exclusive_group()
+    s.add_argument("--snps", help="file of variant IDs to use as raw features (one per line)")
+    s.add_argument("--snp-stride", type=int, help="use every K-th variant (default: a stride "
+                   "giving at most 10,000 features)")
+    g.add_argument("--pgs", help="polygenic scores, FID IID PGS... (z-scored)")
+    g.add_argument("--burden", help="gene burden table, FID IID gene... (0/1)")
+    g.add_argument("--modalities", default=None,
+                   help="comma list of raw,pgs,burden (default: those whose inputs are given)")
+    p.add_argument("--method", choices=["contig", "simclr", "none"], default="contig",
+                   help="contig; simclr = image-only baseline; none = random-init encoder saved "
+                   "without training")
+    p.add_argument("--aggregate", choices=["inner", "outer"], default="inner",
+                   help="inner: individuals with every modality; outer: everyone with an image, "
+                   "each modality's loss masked to those who have it")
+    m = p.add_argument_group("model")
+    m.add_argument("--backbone", choices=["resnet18", "resnet50", "tiny"], default="resnet50",
+                   help="tiny = a 4-block ResNet for tests and quick demos")
+    m.add_argument("--init-weights", help="initialise the backbone from a local state dict "
+                   "(torchvision key names), e.g. ImageNet weights")
+    m.add_argument("--hidden-dim", type=int, default=2048, help="genetic MLP width")
+    m.add_argument("--genetic-layers", type=int, choices=[1, 2], default=1)
+    m.add_argument("--proj-dim", type=int, default=128)
+    m.add_argument("--image-size", type=int, default=224, help="images are resized to PX x PX")
+    m.add_argument("--augment", default=None, help="comma list of rotate,flip,color,crop or "
+                   "'none' (default contig: rotate,flip; simclr: all four)")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=1e-6)
+    t.add_argument("--temperature", type=float, default=0.1)
+    t.add_argument("--alpha", type=float, default=0.75,
+                   help="weight of the image->genetics term")
+    t.add_argument("--accumulate", type=int, default=1, help="gradient accumulation steps")
+    t.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
+    t.add_argument("--val-fraction", type=float, default=0.1,
+                   help="fraction of individuals held out for the validation loss")
+    t.add_argument("--val-every", type=int, default=1, help="validation loss every N epochs")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--workers", type=int, default=None,
+                   help="data-loading processes (default 0 when the decoded images fit in "
+                   "memory, else min(4, CPUs))")
+    t.add_argument("--max-bad-images", type=float, default=0.01,
+                   help="fraction of missing/undecodable images tolerated (skipped)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice; on a shared machine 1 "
+                   "is often fastest)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
+    return p.parse_args(argv)
+
+
+def _modalities(args: argparse.Namespace) -> list[str]:
+    if args.method != "contig":
+        return []
+    if args.modalities:
+        return [x.strip() for x in args.modalities.split(",") if x.strip()]
+    mods = []
+    if args.bfile or args.bgen:
+        mods.append("raw")
+    if args.pgs:
+        mods.append("pgs")
+    if args.burden:
+        mods.append("burden")
+    if not mods:
+        raise InputError("--method contig needs at least one genetic modality "
+                         "(--bfile/--bgen, --pgs or --burden)")
+    return mods
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from ..outputs import refuse_to_overwrite
+    from ..pretrain.augment import parse_augmentations
+    from ..pretrain.checkpoint import (load_backbone_weights, load_config, load_state,
+                                       save_config)
+    from ..pretrain.data import load_pretrain_data
+    from ..pretrain.models import ContIGModel, ModelSpec
+    from ..pretrain.train import TrainConfig, fit
+    from ..runlog import RunLog
+
+    out = Path(args.out)
+    if not args.resume:
+        refuse_to_overwrite([out / "model.pt", out / "config.json"], overwrite=args.overwrite)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be positive, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {args.device}: CUDA is not available on this machine")
+    for name in ("epochs", "batch_size", "accumulate", "image_size", "val_every"):
+        if getattr(args, name) < (2 if name == "batch_size" else 1 if name != "val_every" else 0):
+            raise InputError(f"--{name.replace('_', '-')} is too small: {getattr(args, name)}")
+    if args.temperature <= 0 or args.lr <= 0 or not 0 <= args.alpha <= 1:
+        raise InputError(f"need --temperature > 0 (got {args.temperature}), --lr > 0 (got "
+                         f"{args.lr}) and 0 <= --alpha <= 1 (got {args.alpha})")
+    if not 0 <= args.val_fraction < 1:
+        raise InputError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLog(out / "pretrain.log", tool="contig-pretrain", argv=argv) as log:
+        mods = _modalities(args)
+        with log.step("read cohort and check images"):
+            data = load_pretrain_data(
+                manifest=args.manifest, modalities=mods, bfile=args.bfile, bgen=args.bgen,
+                sample=args.sample, snps=args.snps, snp_stride=args.snp_stride, pgs=args.pgs,
+                burden=args.burden, aggregate=args.aggregate, image_size=args.image_size,
+                val_fraction=args.val_fraction, seed=args.seed,
+                max_bad_fraction=args.max_bad_images)
+        for line in data.report:
+            log.info(line)
+        for msg in data.bad_images[:20]:
+            log.warning(f"skipped image: {msg}")
+        workers = args.workers
+        if workers is None:
+            workers = 0 if data.cache is not None else min(4, os.cpu_count() or 1)
+        spec = ModelSpec(backbone=args.backbone, method=args.method,
+                         modalities={m: data.modalities[m].features.shape[1] for m in mods},
+                         proj_dim=args.proj_dim, hidden=args.hidden_dim,
+                         genetic_layers=args.genetic_layers)
+        cfg = TrainConfig(method=args.method, epochs=args.epochs, batch_size=args.batch_size,
+                          lr=args.lr, weight_decay=args.weight_decay,
+                          temperature=args.temperature, alpha=args.alpha, seed=args.seed,
+                          accumulate=args.accumulate, amp=args.amp, val_every=args.val_every,
+                          workers=workers,
+                          augment=parse_augmentations(args.augment, method=args.method),
+                          device=args.device, progress=not args.no_progress)
+        config = {
+            "model": asdict(spec),
+            "data": {"manifest": str(args.manifest), "image_size": args.image_size,
+                     "aggregate": args.aggregate, "modalities": mods,
+                     "snps": args.snps, "snp_stride": args.snp_stride,
+                     "val_fraction": args.val_fraction,
+                     "n_individuals": int(len(data.iid)), "n_images": len(data.image_paths),
+                     "features": {m: data.modalities[m].columns for m in mods}},
+            "training": {k: (list(v) if isinstance(v, tuple) else v)
+                         for k, v in asdict(cfg).items()},
+            "init_weights": args.init_weights,
+        }
+        if args.resume and (out / "config.json").exists():
+            _check_resume(load_config(out), config, out)
+        torch.manual_seed(args.seed)
+        model = ContIGModel(spec)
+        if args.init_weights:
+            load_backbone_weights(model.image_encoder.backbone, args.init_weights)
+            log.info(f"backbone initialised from {args.init_weights}")
+        n_par = sum(p.numel() for p in model.parameters())
+        log.info(f"model: {args.method} {args.backbone}, {n_par:,} parameters, modalities "
+                 f"{mods or 'none'}, device {args.device}, {workers} loader workers")
+        save_config(out, config)
+        _write_split(out / "split.tsv", data)
+        with log.step("train"):
+            res = fit(model=model, data=data, cfg=cfg, out_dir=out, log=log, resume=args.resume)
+        if res.history:
+            last = res.history[-1]
+            log.info(f"final validation loss {last.val_loss:.4f} vs {last.random_loss:.4f} for "
+                     f"random embeddings; best {res.best_val_loss:.4f} at epoch "
+                     f"{res.best_epoch}")
+        load_state(out / "model.pt")    # the checkpoint reloads weights-only
+        log.info(f"checkpoint: {out / 'model.pt'} (config {out / 'config.json'})")
+    return 0
+
+
+def _check_resume(old: dict, new: dict, out: Path) -> None:
+    diff = []
+    for section in ("model", "data", "training"):
+        for k in set(old.get(section, {})) | set(new[section]):
+            if section == "training" and k in _RESUME_FREE:
+                continue
+            a, b = old.get(section, {}).get(k), json.loads(json.dumps(new[section].get(k)))
+            if a != b:
+                diff.append(f"{section}.{k}: {a!r} -> {b!r}")
+    if diff:
+        raise InputError(f"{out}: --resume with different settings than the checkpoint: "
+                         + "; ".join(diff[:5]))
+
+
+def _write_split(path: Path, data) -> None:
+    from ..outputs import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text("IID\tsplit\n" + "".join(f"{i}\t{s}\n" for i, s in
+                                                  zip(data.iid, data.split)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from ._common import run
+    raise SystemExit(run(main))

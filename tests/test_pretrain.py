@@ -1,0 +1,290 @@
+"""contig-pretrain: end-to-end runs through main(argv), checkpoints, resume, data handling.
+
+``make_cohort`` writes a small synthetic cohort (images whose colour follows a genetic score,
+PLINK genotypes, PGS and burden tables with some individuals absent); the embed tests reuse it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from contig_gwas.errors import InputError
+
+N_IND = 40
+N_SNP = 60
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine two threads run many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make_cohort(root: Path, *, n: int = N_IND, size: int = 32, seed: int = 0) -> Path:
+    """Write a tiny cohort under ``root``; return the folder. Same layout as the simulator."""
+    from bed_reader import to_bed
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(exist_ok=True)
+    iid = np.array([f"ind{i:03d}" for i in range(n)])
+    g = rng.binomial(2, 0.3, size=(n, N_SNP)).astype(np.float32)
+    g[rng.random(g.shape) < 0.02] = np.nan
+    score = np.nan_to_num(g[:, :10] - 0.6).sum(axis=1)
+    score = (score - score.mean()) / score.std()
+    to_bed(str(root / "genotypes.bed"), g, properties={
+        "fid": iid, "iid": iid, "chromosome": np.repeat(["1", "2"], N_SNP // 2),
+        "sid": [f"rs{j}" for j in range(N_SNP)], "bp_position": np.arange(N_SNP) * 1000 + 1,
+        "allele_1": ["A"] * N_SNP, "allele_2": ["G"] * N_SNP}, count_A1=True)
+    rows = []
+    yy, xx = np.mgrid[:size, :size] / size
+    for i in range(n):
+        for inst in ("left", "right"):
+            base = 0.5 + 0.35 * np.tanh(score[i])
+            img = np.stack([base + 0.1 * np.sin(6 * xx), 0.5 + 0.3 * yy * base,
+                            1 - base + 0.0 * xx], axis=-1)
+            img = img + 0.05 * rng.standard_normal(img.shape)
+            img = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+            name = f"images/{iid[i]}_{inst}.png"
+            Image.fromarray(img).save(root / name)
+            rows.append((iid[i], name, inst))
+    pd.DataFrame(rows, columns=["IID", "path", "instance"]).to_csv(
+        root / "manifest.tsv", sep="\t", index=False)
+    pgs = pd.DataFrame({"FID": iid, "IID": iid, "PGS_a": score + rng.normal(0, .3, n),
+                        "PGS_b": rng.normal(size=n), "PGS_c": rng.normal(size=n) * 5 + 2})
+    pgs.iloc[: n // 8].to_csv(root / "pgs_drop.tsv", sep="\t", index=False)  # unused
+    pgs.iloc[n // 8:].to_csv(root / "pgs.tsv", sep="\t", index=False, na_rep="NA")
+    bur = pd.DataFrame({"FID": iid, "IID": iid,
+                        **{f"GENE{j}": rng.binomial(1, 0.2, n) for j in range(8)}})
+    bur.iloc[: n - n // 8].to_csv(root / "burden.tsv", sep="\t", index=False)
+    cov = pd.DataFrame({"FID": iid, "IID": iid, "sex": rng.integers(0, 2, n),
+                        "age": rng.normal(55, 8, n)})
+    cov.to_csv(root / "covariates.tsv", sep="\t", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    return make_cohort(tmp_path_factory.mktemp("cohort"))
+
+
+def tiny_args(cohort: Path, out: Path, *extra: str) -> list[str]:
+    return ["--manifest", str(cohort / "manifest.tsv"), "--bfile", str(cohort / "genotypes"),
+            "--pgs", str(cohort / "pgs.tsv"), "--burden", str(cohort / "burden.tsv"),
+            "--backbone", "tiny", "--image-size", "32", "--batch-size", "16",
+            "--hidden-dim", "32", "--epochs", "1", "--workers", "0", "--no-progress",
+            "--val-fraction", "0.25", "--out", str(out), *extra]
+
+
+def test_one_epoch_checkpoint_reloads_weights_only(cohort, tmp_path):
+    from contig_gwas.cli import pretrain
+    from contig_gwas.pretrain.checkpoint import load_config, load_image_encoder
+
+    out = tmp_path / "ck"
+    assert pretrain.main(tiny_args(cohort, out)) == 0
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert any(k.startswith("genetic_encoders.raw.") for k in state)
+    assert any(k.startswith("image_encoder.heads.pgs.") for k in state)
+    cfg = load_config(out)
+    assert cfg["model"]["modalities"] == {"raw": N_SNP, "pgs": 3, "burden": 8}
+    hist = pd.read_csv(out / "history.tsv", sep="\t")
+    assert len(hist) == 1 and np.isfinite(hist.val_loss[0])
+    enc = load_image_encoder(out)
+    with torch.no_grad():
+        f = enc.features(torch.zeros(2, 3, 32, 32))
+    assert f.shape == (2, 64)
+    log = (out / "pretrain.log").read_text()
+    assert "log(batch size)" in log and "split by individual" in log
+    # refuses to overwrite without --overwrite
+    with pytest.raises(InputError, match="overwrite"):
+        pretrain.main(tiny_args(cohort, out))
+
+
+def test_resume_equals_uninterrupted(cohort, tmp_path, monkeypatch):
+    from contig_gwas.cli import pretrain
+    from contig_gwas.pretrain import train
+
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    args = ("--epochs", "2", "--modalities", "raw,pgs", "--aggregate", "outer")
+    assert pretrain.main(tiny_args(cohort, full, *args)) == 0
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(rec):
+        if rec.epoch == 1:
+            raise Killed
+
+    orig = train.fit
+    monkeypatch.setattr(train, "fit", lambda **kw: orig(**kw, on_epoch_end=kill_after_first))
+    with pytest.raises(Killed):
+        pretrain.main(tiny_args(cohort, cut, *args))
+    monkeypatch.setattr(train, "fit", orig)
+    assert pretrain.main(tiny_args(cohort, cut, *args, "--resume")) == 0
+    assert "resumed after epoch 1" in (cut / "pretrain.log").read_text()
+    a = torch.load(full / "model.pt", weights_only=True)
+    b = torch.load(cut / "model.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    ha = pd.read_csv(full / "history.tsv", sep="\t")
+    hb = pd.read_csv(cut / "history.tsv", sep="\t")
+    np.testing.assert_allclose(ha.val_loss, hb.val_loss, rtol=1e-6)
+    # resuming with other settings is refused
+    with pytest.raises(InputError, match="different settings"):
+        pretrain.main(tiny_args(cohort, cut, "--epochs", "2", "--modalities", "raw,pgs",
+                                "--aggregate", "outer", "--lr", "0.1", "--resume"))
+
+
+@pytest.mark.parametrize("method", ["simclr", "none"])
+def test_baselines_train_and_save(cohort, tmp_path, method):
+    from contig_gwas.cli import pretrain
+    from contig_gwas.pretrain.checkpoint import load_encoder
+
+    out = tmp_path / method
+    assert pretrain.main(["--manifest", str(cohort / "manifest.tsv"), "--method", method,
+                          "--backbone", "tiny", "--image-size", "32", "--batch-size", "16",
+                          "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    le = load_encoder(out)
+    assert le.name == f"{method}:tiny"
+    assert ("projection:simclr" in le.encoder.layer_names()) == (method == "simclr")
+
+
+def test_split_by_individual_and_inner_outer(cohort):
+    from contig_gwas.pretrain.data import load_pretrain_data
+
+    kw = dict(manifest=str(cohort / "manifest.tsv"), modalities=["raw", "pgs", "burden"],
+              bfile=str(cohort / "genotypes"), pgs=str(cohort / "pgs.tsv"),
+              burden=str(cohort / "burden.tsv"), image_size=32, val_fraction=0.3, seed=3)
+    outer = load_pretrain_data(aggregate="outer", **kw)
+    inner = load_pretrain_data(aggregate="inner", **kw)
+    assert len(outer.iid) == N_IND
+    assert len(inner.iid) == N_IND - 2 * (N_IND // 8)
+    for d in (outer, inner):
+        tr = set(d.iid[d.split == "train"])
+        va = set(d.iid[d.split == "val"])
+        assert tr and va and not tr & va
+        img_tr = set(d.iid[d.image_individual[d.images_of("train")]])
+        img_va = set(d.iid[d.image_individual[d.images_of("val")]])
+        assert not img_tr & img_va
+        assert len(d.image_paths) == 2 * len(d.iid)      # both eyes kept, shared genetics
+    assert not outer.modalities["pgs"].present.all()
+    assert inner.modalities["pgs"].present.all()
+    # PGS z-scored over those present; raw SNPs mode-imputed (no NaN, values 0/1/2)
+    pg = outer.modalities["pgs"]
+    np.testing.assert_allclose(pg.features[pg.present].mean(0), 0, atol=1e-6)
+    raw = outer.modalities["raw"].features.astype(np.float32)
+    assert not np.isnan(raw).any() and set(np.unique(raw)) <= {0.0, 1.0, 2.0}
+    # the same seed gives the same split
+    again = load_pretrain_data(aggregate="outer", **kw)
+    assert (again.split == outer.split).all()
+
+
+def test_snp_subset_by_stride_and_file(cohort, tmp_path):
+    from contig_gwas.pretrain.data import load_pretrain_data
+
+    kw = dict(manifest=str(cohort / "manifest.tsv"), modalities=["raw"],
+              bfile=str(cohort / "genotypes"), image_size=32)
+    d = load_pretrain_data(snp_stride=7, **kw)
+    assert d.modalities["raw"].columns == [f"rs{j}" for j in range(0, N_SNP, 7)]
+    (tmp_path / "snps.txt").write_text("rs5\nrs2\nrs_absent\n")
+    d = load_pretrain_data(snps=str(tmp_path / "snps.txt"), **kw)
+    assert d.modalities["raw"].columns == ["rs2", "rs5"]
+    assert any("1 absent" in r for r in d.report)
+
+
+def test_bad_images_reported_by_path(cohort, tmp_path):
+    from contig_gwas.pretrain.data import load_pretrain_data
+
+    man = pd.read_csv(cohort / "manifest.tsv", sep="\t")
+    man["path"] = [str(cohort / p) for p in man["path"]]
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    man.loc[0, "path"] = str(tmp_path / "missing.png")
+    man.loc[1, "path"] = str(tmp_path / "corrupt.png")
+    man.to_csv(tmp_path / "m.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match="missing.png") as exc:
+        load_pretrain_data(manifest=str(tmp_path / "m.tsv"), image_size=32)
+    assert "2 of 80 images" in str(exc.value)
+    d = load_pretrain_data(manifest=str(tmp_path / "m.tsv"), image_size=32,
+                           max_bad_fraction=0.05)
+    assert len(d.image_paths) == 78
+    assert any("missing.png" in b for b in d.bad_images)
+    assert any("corrupt.png" in b and "decode" in b for b in d.bad_images)
+
+
+def test_contig_needs_a_modality(cohort, tmp_path):
+    from contig_gwas.cli import pretrain
+
+    with pytest.raises(InputError, match="modality"):
+        pretrain.main(["--manifest", str(cohort / "manifest.tsv"), "--out", str(tmp_path)])
+
+
+def test_init_weights_and_load_model(cohort, tmp_path):
+    from contig_gwas.cli import pretrain
+    from contig_gwas.pretrain.checkpoint import load_model
+    from contig_gwas.pretrain.models import ResNet
+
+    torch.manual_seed(7)
+    init = ResNet("tiny").state_dict()
+    init["fc.weight"] = torch.zeros(3, 64)          # a classifier is ignored
+    torch.save(init, tmp_path / "init.pt")
+    out = tmp_path / "none"
+    assert pretrain.main(["--manifest", str(cohort / "manifest.tsv"), "--method", "none",
+                          "--backbone", "tiny", "--image-size", "32", "--init-weights",
+                          str(tmp_path / "init.pt"), "--no-progress", "--out", str(out)]) == 0
+    state = torch.load(out / "model.pt", weights_only=True)
+    for k, v in init.items():
+        if not k.startswith("fc."):
+            torch.testing.assert_close(state["image_encoder.backbone." + k], v)
+    torch.save({"conv1.weight": torch.zeros(5, 3, 7, 7)}, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="do not fit"):
+        pretrain.main(["--manifest", str(cohort / "manifest.tsv"), "--method", "none",
+                       "--backbone", "tiny", "--init-weights", str(tmp_path / "bad.pt"),
+                       "--no-progress", "--out", str(tmp_path / "bad")])
+    # the whole model (genetic encoders too) reloads from a contig checkpoint
+    ck = tmp_path / "ck"
+    assert pretrain.main(tiny_args(cohort, ck, "--modalities", "pgs")) == 0
+    model = load_model(ck)
+    assert list(model.genetic_encoders) == ["pgs"] and not model.training
+
+
+@pytest.mark.parametrize("bad", [["--temperature", "0"], ["--alpha", "1.5"],
+                                 ["--val-fraction", "1"], ["--batch-size", "1"]])
+def test_bad_settings_are_input_errors(cohort, tmp_path, bad):
+    from contig_gwas.cli import pretrain
+
+    with pytest.raises(InputError):
+        pretrain.main(tiny_args(cohort, tmp_path / "x", *bad))
+
+
+def test_accumulation_validation_interval_and_augmentations(cohort, tmp_path):
+    from contig_gwas.cli import pretrain
+
+    out = tmp_path / "acc"
+    assert pretrain.main(tiny_args(cohort, out, "--modalities", "pgs", "--epochs", "2",
+                                   "--accumulate", "2", "--batch-size", "8", "--val-every", "2",
+                                   "--augment", "rotate,flip,color,crop")) == 0
+    hist = pd.read_csv(out / "history.tsv", sep="\t")
+    assert np.isnan(hist.val_loss[0]) and np.isfinite(hist.val_loss[1])
+    with pytest.raises(InputError, match="unknown augmentation"):
+        pretrain.main(tiny_args(cohort, tmp_path / "y", "--augment", "blur"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_one_epoch_on_cuda_with_amp(cohort, tmp_path):
+    from contig_gwas.cli import pretrain
+    from contig_gwas.pretrain.checkpoint import load_image_encoder
+
+    out = tmp_path / "cuda"
+    assert pretrain.main(tiny_args(cohort, out, "--device", "cuda", "--amp")) == 0
+    enc = load_image_encoder(out, device="cuda")
+    assert next(enc.parameters()).is_cuda
