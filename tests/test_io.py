@@ -268,3 +268,11 @@ def test_tail_asymptotes_continue_scipy():
     assert neg_log10_p_t(t, dof=50)[0] == pytest.approx(exact[0], rel=1e-9)
     big = neg_log10_p_t(np.array([1e60, 1e80]), dof=50)
     assert np.all(np.isfinite(big)) and big[1] > big[0]
+
+
+def test_sumstats_bytes_are_deterministic(tmp_path):
+    df = pd.DataFrame({c: [1] for c in COLUMNS})
+    write_sumstats(tmp_path / "a.tsv.gz", df)
+    write_sumstats(tmp_path / "b.tsv.gz", df)
+    assert (tmp_path / "a.tsv.gz").read_bytes() == (tmp_path / "b.tsv.gz").read_bytes()
+    assert read_sumstats(tmp_path / "a.tsv.gz").shape == (1, len(COLUMNS))

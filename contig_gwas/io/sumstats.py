@@ -8,6 +8,7 @@ when ``p_value`` underflows to 0 (p-values below ~1e-308 are written as 0 with a
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -71,9 +72,10 @@ def write_sumstats(path: str | os.PathLike, table: pd.DataFrame) -> None:
         raise ValueError(f"summary statistics lack columns {missing}")
     cols = COLUMNS + [c for c in OPTIONAL_COLUMNS if c in table.columns]
     out = table[cols]
-    with atomic_path(path) as tmp:
-        out.to_csv(tmp, sep="\t", index=False, na_rep="NA", float_format="%.6g",
-                   compression={"method": "gzip", "compresslevel": 4, "mtime": 0})
+    # gzip header without a file name or time stamp: equal content gives equal bytes
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=4, mtime=0) as gz:
+        out.to_csv(gz, sep="\t", index=False, na_rep="NA", float_format="%.6g")
 
 
 def read_sumstats(path: str | os.PathLike) -> pd.DataFrame:

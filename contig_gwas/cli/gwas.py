@@ -1,0 +1,160 @@
+"""contig-gwas: exact linear-mixed-model GWAS of many phenotypes (FaST-LMM mathematics).
+
+Command line (PLINK2 / REGENIE conventions)::
+
+    contig-gwas (--bfile PREFIX | --bgen FILE [--sample FILE]) --pheno FILE
+                [--pheno-name A,B,...] [--covar FILE] [--covar-name ...] [--keep FILE]
+                [--remove FILE] [--chr LIST] [--range CHR:START-END] [--maf X] [--geno X]
+                [--hwe P] [--info X] [--grm-bfile PREFIX] [--no-loco] [--linear]
+                [--reml | --ml] [--mode exact|scalable|auto] [--step1-out FILE]
+                [--step1-in FILE] [--threads N] [--block-size K] [--overwrite] --out PREFIX
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Sequence
+
+from ..chrom import normalise_chromosome, parse_chromosome_list
+from ..errors import InputError
+from ..runlog import RunLog
+from ._common import make_parser
+
+TOOL = "contig-gwas"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = make_parser(TOOL, "Exact LMM (or --linear OLS) association scan for many phenotypes; "
+                          "writes PREFIX.<phenotype>.sumstats.tsv.gz, PREFIX.nullmodel.tsv, "
+                          "PREFIX.log")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--bfile", metavar="PREFIX", help="PLINK 1 .bed/.bim/.fam prefix")
+    src.add_argument("--bgen", metavar="FILE", help="BGEN 1.2 file")
+    p.add_argument("--sample", metavar="FILE", help=".sample file for --bgen")
+    p.add_argument("--pheno", required=True, metavar="FILE", help="FID IID phenotype table")
+    p.add_argument("--pheno-name", metavar="A,B,...", help="phenotype columns (default: all)")
+    p.add_argument("--covar", metavar="FILE", help="FID IID covariate table")
+    p.add_argument("--covar-name", metavar="A,B,...", help="covariate columns (default: all)")
+    p.add_argument("--keep", metavar="FILE", help="keep only these individuals")
+    p.add_argument("--remove", metavar="FILE", help="remove these individuals")
+    p.add_argument("--chr", metavar="LIST", help="test only these chromosomes, e.g. 1-3,5,X")
+    p.add_argument("--range", metavar="CHR:START-END", help="test only this region")
+    p.add_argument("--maf", type=float, help="minimum minor-allele frequency")
+    p.add_argument("--geno", type=float, help="maximum fraction of missing calls per variant")
+    p.add_argument("--hwe", type=float, help="Hardy-Weinberg exact test p-value threshold")
+    p.add_argument("--info", type=float, help="minimum imputation INFO (BGEN)")
+    p.add_argument("--grm-bfile", metavar="PREFIX",
+                   help="genotypes defining the genetic similarity (default: the test "
+                        "genotypes after QC)")
+    p.add_argument("--no-loco", action="store_true",
+                   help="one similarity for all chromosomes (default: leave one chromosome out)")
+    p.add_argument("--linear", action="store_true",
+                   help="ordinary least squares with covariates (PLINK2 --glm), no random effect")
+    ml = p.add_mutually_exclusive_group()
+    ml.add_argument("--reml", dest="reml", action="store_true", default=True,
+                    help="restricted maximum likelihood for the variance components (default)")
+    ml.add_argument("--ml", dest="reml", action="store_false", help="maximum likelihood")
+    p.add_argument("--mode", choices=["exact", "scalable", "auto"], default="auto",
+                   help="exact: FaST-LMM mathematics (eigendecompositions); scalable: "
+                        "BOLT-LMM-inf in two steps, linear in N and M; auto: scalable from "
+                        "contig_gwas.gwas.scalable.engine.AUTO_MIN_INDIVIDUALS individuals in "
+                        "the genotype file on, else exact")
+    p.add_argument("--step1-out", metavar="FILE.npz",
+                   help="scalable mode: save step 1 (LOCO solutions, variance components)")
+    p.add_argument("--step1-in", metavar="FILE.npz",
+                   help="scalable mode: reuse a saved step 1 and run step 2 only")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    p.add_argument("--block-size", type=int, default=1000,
+                   help="variants per block (and per resumable chunk)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="output prefix")
+    return p.parse_args(argv)
+
+
+def _list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [t for t in re.split(r"[,\s]+", text) if t]
+    return items or None
+
+
+def parse_range(text: str) -> tuple[int, int, int]:
+    """``CHR:START-END`` -> (chromosome code, start, end)."""
+    m = re.fullmatch(r"\s*([^:\s]+):(\d+)-(\d+)\s*", text)
+    if not m:
+        raise InputError(f"--range {text!r}: expected CHR:START-END, e.g. 3:1000000-2000000")
+    c = normalise_chromosome(m.group(1), source="--range")
+    a, b = int(m.group(2)), int(m.group(3))
+    if b < a:
+        raise InputError(f"--range {text!r}: end before start")
+    return c, a, b
+
+
+def _choose_mode(args: argparse.Namespace) -> str:
+    """``exact`` or ``scalable`` (``auto``: by the number of individuals in the genotypes)."""
+    if args.mode != "auto":
+        return args.mode
+    try:
+        from ..gwas.scalable.engine import choose_mode
+    except ImportError:  # pragma: no cover - the scalable mode is not installed
+        return "exact"
+    from ..io.genotypes import open_genotypes
+
+    source = open_genotypes(bfile=args.bfile, bgen=args.bgen, sample=args.sample)
+    return choose_mode(n_individuals=len(source.samples))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..gwas.engine import GwasOptions, run_gwas
+    from ..gwas.lmm import STATISTIC
+
+    args = parse_args(argv)
+    if args.sample and not args.bgen:
+        raise InputError("--sample goes with --bgen")
+    with RunLog(args.out + ".log", tool=TOOL, argv=argv) as log:
+        chroms = parse_chromosome_list(args.chr) if args.chr else None
+        region = parse_range(args.range) if args.range else None
+        for name, val, lo, hi in (("--maf", args.maf, 0, 0.5), ("--geno", args.geno, 0, 1),
+                                  ("--hwe", args.hwe, 0, 1), ("--info", args.info, 0, 1)):
+            if val is not None and not lo <= val <= hi:
+                raise InputError(f"{name} {val}: must lie in [{lo}, {hi}]")
+        opts = GwasOptions(out=args.out, pheno=args.pheno, bfile=args.bfile, bgen=args.bgen,
+                           sample=args.sample, pheno_names=_list(args.pheno_name),
+                           covar=args.covar, covar_names=_list(args.covar_name), keep=args.keep,
+                           remove=args.remove, chromosomes=chroms, region=region, maf=args.maf,
+                           geno=args.geno, hwe=args.hwe, info=args.info,
+                           grm_bfile=args.grm_bfile, loco=not args.no_loco, linear=args.linear,
+                           reml=args.reml, block_size=args.block_size, threads=args.threads,
+                           overwrite=args.overwrite, progress=not args.no_progress)
+        mode = _choose_mode(args)
+        if (args.step1_out or args.step1_in) and mode != "scalable":
+            raise InputError("--step1-out/--step1-in go with --mode scalable")
+        if args.linear:
+            log.info("model: ordinary least squares with covariates (--linear, PLINK2 --glm "
+                     "semantics); t test with N - D - 1 degrees of freedom")
+        elif mode == "scalable":
+            from ..gwas.scalable.engine import STATISTIC as SCALABLE_STATISTIC
+            log.info(f"mode: scalable ({'requested' if args.mode == 'scalable' else 'auto'}); "
+                     f"{'leave-one-chromosome-out' if opts.loco else 'one'} similarity")
+            log.info("statistic: " + SCALABLE_STATISTIC)
+        else:
+            log.info(f"mode: exact ({'requested' if args.mode == 'exact' else 'auto'}); "
+                     f"variance components by {'REML' if args.reml else 'ML'}; "
+                     f"{'leave-one-chromosome-out' if opts.loco else 'one'} similarity")
+            log.info("statistic: " + STATISTIC)
+        log.info(f"BLAS threads: {args.threads}")
+        if mode == "scalable" and not args.linear:
+            from ..gwas.scalable.engine import run_gwas_scalable
+            summary = run_gwas_scalable(opts, log=log, step1_out=args.step1_out,
+                                        step1_in=args.step1_in)
+        else:
+            summary = run_gwas(opts, log=log)
+        for name, path in summary.sumstats.items():
+            log.info(f"wrote {path}")
+        if summary.nullmodel:
+            log.info(f"wrote {summary.nullmodel}")
+        for step, sec in summary.timings.items():
+            log.info(f"time {step}: {sec:.2f}s")
+    return 0

@@ -1,0 +1,397 @@
+"""The scalable GWAS mode (dataset layer): files in, summary statistics out, resumable.
+
+``run_gwas_scalable(options, log=..., step1_out=..., step1_in=...)`` takes the exact engine's
+``GwasOptions`` and returns its ``GwasSummary``, with the same outputs, QC, sample handling,
+bad-input behaviour and chunked resumable output (``engine``, ``chunks``, ``results``):
+
+1. open the inputs, align individuals, clean covariates, group phenotypes (as the exact mode);
+2. step 1 (``step1``), unless ``step1_in`` is given: one pass over the model genotypes (the
+   test genotypes after QC, or ``--grm-bfile``) into 8-bit codes in memory, then per group
+   the stochastic-REML variance components, the calibration factor and the LOCO solves of
+   every phenotype; saved to ``step1_out`` when given (and to the chunk directory, so a killed
+   run resumes without refitting);
+3. step 2 (``step2``): one streaming pass over the test genotypes in chunks, each written
+   with its completion marker, then merged into ``PREFIX.<phenotype>.sumstats.tsv.gz`` and
+   ``PREFIX.nullmodel.tsv``.
+
+Peak memory: ``N M1`` bytes (model codes) ``+ 8 N (6 C P + 4 (P + 80))`` (step-1 vectors)
+``+ 8 N C P`` (step-1 solutions, kept for step 2) ``+ 24 N B`` (one test block), for N
+individuals, M1 model variants, C chromosomes, P phenotypes and block size B.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ...errors import InputError
+from ...io.align import align_samples
+from ...io.genotypes import open_genotypes
+from ...io.tables import read_id_list, read_table
+from ...outputs import atomic_path, refuse_to_overwrite
+from ...runlog import NullLog, RunLog
+from ..association import impute_block
+from ..chunks import ChunkStore, file_signature
+from ..design import PhenotypeGroup, group_phenotypes
+from ..engine import GwasOptions, GwasSummary, _chunks, _read, _select_variants, output_paths
+from ..qc import QC_REASONS, variant_qc
+from ..results import merge_results
+from .genotypes import Step1Genotypes, encode_block
+from .io import load_step1, save_step1
+from .step1 import Step1Fit, Step1Settings, fit_step1
+from .step2 import test_block
+
+__all__ = ["run_gwas_scalable", "STATISTIC", "AUTO_MIN_INDIVIDUALS", "choose_mode"]
+
+AUTO_MIN_INDIVIDUALS = 10_000
+
+
+def choose_mode(*, n_individuals: int) -> str:
+    """``--mode auto``: ``"scalable"`` from ``AUTO_MIN_INDIVIDUALS`` individuals on (where
+    the exact mode's per-chromosome N x N eigendecompositions, ``C N^3`` flops and ``8 N^2``
+    bytes each, stop being practical), else ``"exact"``."""
+    return "scalable" if n_individuals >= AUTO_MIN_INDIVIDUALS else "exact"
+
+STATISTIC = ("BOLT-LMM-inf (Loh et al. 2015): LOCO infinitesimal model, variance components by "
+             "stochastic REML (Lanczos quadrature), x'Pi y exact from conjugate-gradient solves, "
+             "x'Pi x calibrated as rho |Px|^2 on sampled variants; t = beta/se with N - D - 1 "
+             "degrees of freedom")
+
+
+@dataclass
+class _Inputs:
+    source: object
+    grm: object | None
+    groups: list[PhenotypeGroup]
+    iid: np.ndarray
+    geno_rows: np.ndarray
+    grm_rows: np.ndarray
+    n_counts: dict = field(default_factory=dict)
+
+
+def _prepare(o: GwasOptions, log: RunLog) -> _Inputs:
+    """Inputs, alignment, covariates and phenotype groups, exactly as the exact mode."""
+    source = open_genotypes(bfile=o.bfile, bgen=o.bgen, sample=o.sample)
+    gkey = f"genotypes {source.path}"
+    pheno = read_table(o.pheno, kind="phenotype", columns=o.pheno_names)
+    covar = read_table(o.covar, kind="covariate", columns=o.covar_names) if o.covar else None
+    for note in (covar.notes if covar else []):
+        log.info(f"{o.covar}: {note}")
+    grm = open_genotypes(bfile=o.grm_bfile) if o.grm_bfile else None
+    pkey, ckey = f"phenotypes {pheno.path}", f"covariates {o.covar}"
+    rkey = f"--grm-bfile {o.grm_bfile}"
+    sources = {gkey: source.samples["IID"].to_numpy(), pkey: pheno.iid}
+    if covar is not None:
+        sources[ckey] = covar.iid
+    if grm is not None:
+        sources[rkey] = grm.samples["IID"].to_numpy()
+    al = align_samples(sources, keep=read_id_list(o.keep) if o.keep else None,
+                       remove=read_id_list(o.remove) if o.remove else None, min_overlap=3)
+    for line in al.report:
+        log.info("samples: " + line)
+    n_counts = {"aligned": al.n}
+    if covar is not None:
+        C, cnames = covar.values.to_numpy()[al.index[ckey]], covar.columns
+    else:
+        C, cnames = np.zeros((al.n, 0)), []
+    cmiss = np.isnan(C).any(axis=1)
+    if cmiss.any():
+        log.warning(f"{o.covar}: {int(cmiss.sum())} individuals have a missing covariate; dropped")
+    ana = np.flatnonzero(~cmiss)
+    n_counts["complete covariates"] = len(ana)
+    log.info(f"samples: {len(ana)} individuals with complete covariates")
+    if len(ana) < 3:
+        raise InputError(f"{o.covar}: only {len(ana)} individuals have all covariates")
+    Y = pheno.values.to_numpy()[al.index[pkey]][ana]
+    groups, warns = group_phenotypes(Y, pheno.columns, C=C[ana], covariate_names=cnames)
+    for w in warns:
+        log.warning(f"{pheno.path}: {w}")
+    if not groups:
+        raise InputError(f"{pheno.path}: no usable phenotype (all skipped: {'; '.join(warns)})")
+    for k, g in enumerate(groups):
+        for w in g.warnings:
+            log.warning(f"{o.covar}: {w} (phenotypes {', '.join(g.names)})")
+        log.info(f"group {k}: {g.n} individuals, {len(g.names)} phenotypes "
+                 f"({', '.join(g.names)}), covariates {', '.join(g.covariate_names)}")
+        n_counts[f"group {k}"] = g.n
+    geno_rows = al.index[gkey][ana]
+    return _Inputs(source=source, grm=grm, groups=groups, iid=np.asarray(al.iid)[ana],
+                   geno_rows=geno_rows,
+                   grm_rows=al.index[rkey][ana] if grm is not None else geno_rows,
+                   n_counts=n_counts)
+
+
+def _model_genotypes(inp: _Inputs, o: GwasOptions, settings: Step1Settings,
+                     log: RunLog) -> list[Step1Genotypes]:
+    """One pass over the model variants into 8-bit codes, per group."""
+    src = inp.grm if inp.grm is not None else inp.source
+    chrom = src.variants["chromosome"].to_numpy()
+    # all variants of the source, as the exact mode's similarity (not only --chr/--range)
+    variants = np.argsort(chrom, kind="stable")
+    qc_opts = None if inp.grm is not None else dict(maf=o.maf, geno=o.geno, hwe=o.hwe,
+                                                     min_info=o.info)
+    if settings.max_model_variants and len(variants) > settings.max_model_variants:
+        pick = np.unique(np.linspace(0, len(variants) - 1, settings.max_model_variants)
+                         .round().astype(np.int64))
+        variants = variants[pick]
+        log.info(f"step 1: model variants thinned evenly to {len(variants)}")
+    m = len(variants)
+    buf = [dict(codes=np.empty((g.n, m), np.uint8, order="F"), a=np.empty(m, np.float32),
+                b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64))
+           for g in inp.groups]
+    offset = 0
+    n_used = 0
+    from tqdm import tqdm
+
+    blocks = tqdm(src.iter_blocks(samples=inp.grm_rows, variants=variants,
+                                  block_size=o.block_size), total=-(-m // o.block_size),
+                  desc="step 1: model genotypes", unit="block", disable=not o.progress,
+                  file=sys.stderr, leave=False)
+    for block in blocks:
+        idx = variants[offset:offset + block.dosages.shape[1]]
+        offset += len(idx)
+        d = block.dosages
+        if qc_opts is not None:
+            keep = variant_qc(dosages=d, info=block.info, **qc_opts).keep
+            d, idx = d[:, keep], idx[keep]
+        w = len(idx)
+        for g, bf in zip(inp.groups, buf):
+            sl = slice(n_used, n_used + w)
+            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = encode_block(d[g.rows])
+            bf["chrom"][sl] = chrom[idx]
+        n_used += w
+    out = [Step1Genotypes(codes=bf["codes"][:, :n_used], a=bf["a"][:n_used],
+                          b=bf["b"][:n_used], ss=bf["ss"][:n_used],
+                          chromosome=bf["chrom"][:n_used],
+                          block=int(np.clip(64_000_000 // max(g.n, 1), 64, 4096)))
+           for g, bf in zip(inp.groups, buf)]
+    if n_used == 0 or out[0].ss.sum() <= 0:
+        raise InputError(f"{src.path}: no polymorphic variant to build the genetic similarity")
+    log.info(f"step 1: {n_used} model variants over {len(out[0].chromosomes())} chromosomes "
+             f"(standardised, mean-imputed, FaST-LMM similarity), {out[0].codes.nbytes / 2**20:.0f}"
+             f" MiB of 8-bit codes per group")
+    return out
+
+
+def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
+                      step1_out: str | None = None, step1_in: str | None = None,
+                      settings: Step1Settings | None = None,
+                      fail_after_chunks: int | None = None) -> GwasSummary:
+    """Run the scalable (BOLT-LMM-inf) association scan described by ``options``.
+
+    Args:
+        options: the exact engine's options (``linear`` runs the exact engine's OLS).
+        log: where counts, warnings and timings go.
+        step1_out: save the step-1 results there (.npz).
+        step1_in: reuse step-1 results saved by an earlier run (checked against this run).
+        settings: step-1 numerical settings.
+        fail_after_chunks: testing hook, as in the exact engine.
+    Raises:
+        InputError for bad input (nothing is left behind but the log).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from ..engine import run_gwas
+
+    o = options
+    if o.linear:
+        return run_gwas(o, log=log, fail_after_chunks=fail_after_chunks)
+    log = log if log is not None else NullLog()
+    s = settings or Step1Settings()
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    if o.block_size < 1:
+        raise InputError(f"--block-size must be positive, got {o.block_size}")
+    if o.threads < 1:
+        raise InputError(f"--threads must be positive, got {o.threads}")
+    if step1_in and step1_out:
+        raise InputError("--step1-in and --step1-out: give one (step 1 is either fitted or reused)")
+    inp = _prepare(o, log)
+    source, groups = inp.source, inp.groups
+    chrom = source.variants["chromosome"].to_numpy()
+    sel = _select_variants(source.variants, chromosomes=o.chromosomes, region=o.region,
+                           source=source.path)
+    chunks = _chunks(sel, chrom, o.block_size)
+    tested = sorted(set(chrom[sel].tolist()))
+    log.info(f"variants: {len(source.variants)} in {source.path}; {len(sel)} selected, "
+             f"{len(chunks)} chunks of at most {o.block_size}")
+    if o.loco and not step1_in:
+        gchrom = (inp.grm if inp.grm is not None else source).variants["chromosome"].to_numpy()
+        if len(np.unique(gchrom)) < 2:
+            raise InputError(f"{o.grm_bfile or source.path}: leave-one-chromosome-out needs "
+                             f"variants on at least two chromosomes, found "
+                             f"{np.unique(gchrom).tolist()}; use --no-loco (or --grm-bfile "
+                             f"with genome-wide genotypes)")
+    names = [n for g in groups for n in g.names]
+    paths = output_paths(o.out, names)
+    null_path = f"{o.out}.nullmodel.tsv"
+    gl = {k: v for k, v in asdict(o).items() if k not in ("overwrite", "progress")}
+    signature = {"mode": "scalable", "options": gl, "settings": asdict(s),
+                 "files": {k: file_signature(v) for k, v in {
+                     "bed": (o.bfile + ".bed") if o.bfile else None, "bgen": o.bgen,
+                     "pheno": o.pheno, "covar": o.covar, "keep": o.keep, "remove": o.remove,
+                     "grm": (o.grm_bfile + ".bed") if o.grm_bfile else None,
+                     "step1_in": step1_in}.items()}}
+    store = ChunkStore(o.out + ".chunks")
+    outputs = list(paths.values()) + [null_path] + ([step1_out] if step1_out else [])
+    if not store.dir.exists():
+        refuse_to_overwrite(outputs, overwrite=o.overwrite)
+    resumed = store.open(signature, overwrite=o.overwrite)
+    Qs = [np.linalg.qr(g.X)[0] for g in groups]
+    check = dict(iids=[inp.iid[g.rows] for g in groups], Ys=[g.Y for g in groups],
+                 Xs=[g.X for g in groups], names=[g.names for g in groups], loco=o.loco,
+                 chromosomes=tested)
+    try:
+        with threadpool_limits(limits=o.threads):
+            done = store.done_set(len(chunks))
+            if resumed:
+                log.info(f"resuming {store.dir}: {len(done)} of {len(chunks)} chunks finished")
+            cached = store.dir / "step1.npz"
+            t = time.perf_counter()
+            if step1_in:
+                fits, _ = load_step1(step1_in, **check)
+                log.info(f"step 1: reused {step1_in}")
+            elif cached.exists():
+                fits, _ = load_step1(str(cached), **check)
+                log.info("step 1: reused from the interrupted run")
+            else:
+                fits = _fit(inp, o, s, log)
+                save_step1(str(cached), fits=fits, iids=check["iids"], Ys=check["Ys"],
+                           Xs=check["Xs"], covariate_names=[g.covariate_names for g in groups],
+                           loco=o.loco, settings=s)
+            timings["step 1"] = time.perf_counter() - t
+            if o.loco:
+                for f in fits:
+                    absent = sorted(set(tested) - set(f.loco.tolist()))
+                    if absent:
+                        raise InputError(f"{o.grm_bfile}: no model variant on tested "
+                                         f"chromosome(s) {absent}: no leave-one-chromosome-out "
+                                         f"model for them; use --no-loco")
+            _save_null(store, groups, fits, s)
+            t = time.perf_counter()
+            qc_removed = _scan(store, chunks, done, groups, fits, Qs, source, inp.geno_rows,
+                               chrom, o, names, fail_after_chunks)
+            timings["step 2 (scan)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        lam, n_tested, qc_removed = merge_results(
+            store=store, n_chunks=len(chunks), groups=groups, names=names, paths=paths,
+            variants=source.variants, has_info=source.has_info, null_path=null_path,
+            null_labels=["all"])
+        if step1_out:
+            import shutil
+            with atomic_path(step1_out) as tmp:
+                shutil.copyfile(cached if cached.exists() else step1_in, tmp)
+        timings["merge"] = time.perf_counter() - t
+    except InputError:
+        if store.created:
+            store.remove()
+        raise
+    store.remove()
+    for name in names:
+        log.info(f"lambda GC {name}: {lam[name]:.4f}")
+    log.info(f"variants tested: {n_tested}; removed by QC: "
+             + ", ".join(f"{k} {v}" for k, v in qc_removed.items()))
+    timings["total"] = time.perf_counter() - t_start
+    return GwasSummary(sumstats=paths, nullmodel=null_path, lambda_gc=lam,
+                       n_variants_tested=n_tested, qc_removed=qc_removed,
+                       n_individuals=inp.n_counts, resumed_chunks=len(done), timings=timings)
+
+
+def _fit(inp: _Inputs, o: GwasOptions, s: Step1Settings,
+         log: RunLog) -> list[Step1Fit]:
+    with log.step("step 1: model genotypes (one pass)"):
+        genos = _model_genotypes(inp, o, s, log)
+    fits = []
+    for k, (g, geno) in enumerate(zip(inp.groups, genos)):
+        with log.step(f"step 1: group {k} ({len(g.names)} phenotypes)"):
+            f = fit_step1(genotypes=geno, X=g.X, Y=g.Y, names=g.names, loco=o.loco, settings=s,
+                          progress=o.progress)
+        for j, name in enumerate(g.names):
+            vc = "per left-out chromosome" if len(f.vc_loco) > 1 else "all model variants"
+            log.info(f"step 1 {name}: h2 {_span(f.h2[:, j])} ({vc}), "
+                     f"Lanczos {int(f.n_iter_lanczos[:, j].max())} steps, CG "
+                     f"{f.n_iter_cg[j]} iterations{'' if f.converged[j] else ' (NOT converged)'}"
+                     f", calibration rho {_span(f.rho[:, j])} (cv {f.rho_cv[:, j].max():.3f} "
+                     f"over {s.n_calibration} variants)")
+            if not f.converged[j]:
+                log.warning(f"step 1 {name}: conjugate gradients did not reach tolerance "
+                            f"{s.cg_tol} in {s.max_iter} iterations")
+        fits.append(f)
+    return fits
+
+
+def _span(v: np.ndarray) -> str:
+    return f"{v.min():.4g}" if v.min() == v.max() else f"{v.min():.4g}-{v.max():.4g}"
+
+
+def _save_null(store: ChunkStore, groups: list[PhenotypeGroup], fits: list[Step1Fit],
+               s: Step1Settings) -> None:
+    rows = []
+    lo, hi = s.h2_bounds
+    for g, f in zip(groups, fits):
+        for j, name in enumerate(f.names):
+            for r, c in enumerate(f.vc_loco):
+                h2 = f.h2[r, j]
+                rows.append({"phenotype": name, "left_out_chromosome": str(c) if c else "all",
+                             "n": g.n, "n_covariates": f.n_covariates, "sg2": f.sg2[r, j],
+                             "se2": f.se2[r, j], "delta": f.delta[r, j], "h2": h2,
+                             "loglik": f.loglik[r, j], "n_iter": int(f.n_iter_lanczos[r, j]),
+                             "method": "REML (stochastic Lanczos quadrature)",
+                             "converged": bool(f.converged[j]),
+                             "at_bound": bool(h2 <= lo * 1.01 or h2 >= hi * 0.999),
+                             "calibration_rho": f.rho[r, j], "calibration_cv": f.rho_cv[r, j],
+                             "cg_iterations": int(f.n_iter_cg[j]),
+                             "n_model_variants": int(f.n_model_variants)})
+    with atomic_path(store.null_path("all")) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
+
+
+def _scan(store: ChunkStore, chunks, done: set[int], groups, fits, Qs, source, rows, chrom,
+          o: GwasOptions, names: list[str], fail_after_chunks: int | None) -> dict[str, int]:
+    """Step 2: test every unfinished chunk; write each with its completion marker."""
+    from tqdm import tqdm
+
+    qc_opts = dict(maf=o.maf, geno=o.geno, hwe=o.hwe, min_info=o.info)
+    qc_removed = {k: 0 for k in QC_REASONS}
+    written = 0
+    bar = tqdm(total=len(chunks), initial=len(done), unit="block", desc="contig-gwas step 2",
+               disable=not o.progress, file=sys.stderr, leave=False)
+    try:
+        for i, idx in enumerate(chunks):
+            if i in done:
+                continue
+            c = int(chrom[idx[0]])
+            block = _read(source, rows, idx)
+            d = block.dosages
+            qc = variant_qc(dosages=d, info=block.info, **qc_opts)
+            keep = qc.keep
+            out = {"variants": idx[keep].astype(np.int64),
+                   "qc": np.array([qc.fail[k].sum() for k in QC_REASONS], dtype=np.int64)}
+            if block.info is not None:
+                out["info"] = np.asarray(block.info)[keep]
+            dk = d[:, keep]
+            col = 0
+            # the exact engine's chunk layout (results.merge_results reads it)
+            for k, (g, f, Q) in enumerate(zip(groups, fits, Qs)):
+                G, af, n_ok = impute_block(dk[g.rows])
+                r = test_block(fit=f, Q=Q, G=G, chromosome=c)
+                out[f"af_g{k}"], out[f"n_g{k}"] = af, n_ok
+                for j in range(len(g.names)):
+                    out[f"beta_{col + j}"] = r.beta[:, j]
+                    out[f"se_{col + j}"] = r.se[:, j]
+                    out[f"nlp_{col + j}"] = r.neg_log10_p[:, j]
+                col += len(g.names)
+            store.write_chunk(i, out)
+            for k in QC_REASONS:
+                qc_removed[k] += int(qc.fail[k].sum())
+            written += 1
+            bar.update(1)
+            if fail_after_chunks is not None and written >= fail_after_chunks:
+                raise RuntimeError(f"injected failure after {written} chunks")
+    finally:
+        bar.close()
+    return qc_removed

@@ -1,0 +1,170 @@
+"""Step-1 genotypes held in memory as 8-bit codes, and the batched kinship operator.
+
+The step-1 (model) variants of one phenotype group are stored as ``uint8`` codes
+``round(127 * dosage)`` (hard calls exactly, imputed dosages to within 1/254), column-major,
+``N * M1`` bytes. A missing call is stored as the code of the variant's mean dosage, so mean
+imputation costs nothing. Each variant is standardised on the fly with the pysnptools
+``Unit()`` mean and standard deviation of its non-missing calls, exactly as the exact engine's
+similarity (``kinship.standardise_block``): ``z = a_j * code + b_j`` with
+``a_j = 1 / (127 sd_j)`` and ``b_j = -mean_j / sd_j``; monomorphic variants get ``a = b = 0``.
+
+The operator never forms an N x N matrix: for a matrix of vectors ``R`` (N, k) whose column
+``i`` leaves out chromosome ``loco[i]`` (0: none),
+
+    (K_{-c} R)[:, i] = s_c * sum_{j != c} Z_j (Z_j' R[:, i]),   s_c = N / sum_{j != c} ss_j,
+
+with ``ss_j`` the per-variant sums of squares (the number of non-missing calls), i.e. the exact
+engine's ``K = Z Z' * N / trace(Z Z')``. One application costs ``4 N M1 k`` flops (two
+single-precision matrix products per block of variants) and reads the codes once.
+
+References: Loh et al. (2015) Nat Genet 47:284 (BOLT-LMM; genotypes in memory, kinship never
+formed, one pass per conjugate-gradient iteration for all right-hand sides).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Step1Genotypes", "encode_block", "CODE_SCALE"]
+
+CODE_SCALE = 127.0
+
+
+def encode_block(dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Encode one block of dosages.
+
+    Args:
+        dosages: shape (N, B), NaN where missing.
+    Returns:
+        codes (uint8, (N, B)), the affine coefficients ``a`` and ``b`` (float32, (B,)) and the
+        per-variant sum of squares of the standardised column ``ss`` (float64, (B,)).
+    """
+    d = np.asarray(dosages)
+    miss = np.isnan(d)
+    n_ok = (~miss).sum(axis=0)
+    safe_n = np.maximum(n_ok, 1)
+    mean = np.where(n_ok > 0, np.nansum(d, axis=0, dtype=np.float64) / safe_n, 0.0)
+    sq = np.nansum(np.square(d, dtype=np.float64) if d.dtype != np.float32 else d * d, axis=0,
+                   dtype=np.float64)
+    var = np.where(n_ok > 0, np.maximum(sq / safe_n - mean * mean, 0.0), 0.0)
+    sd = np.sqrt(var)
+    ok = sd > 1e-6 * max(1.0, float(np.max(sd, initial=0.0)))
+    scaled = d * np.float32(CODE_SCALE)
+    np.rint(scaled, out=scaled)
+    if miss.any():
+        scaled = np.where(miss, np.rint(mean * CODE_SCALE).astype(scaled.dtype)[None, :], scaled)
+    codes = np.clip(scaled, 0, 255).astype(np.uint8)
+    safe = np.where(ok, sd, 1.0)
+    a = np.where(ok, 1.0 / (CODE_SCALE * safe), 0.0).astype(np.float32)
+    b = np.where(ok, -mean / safe, 0.0).astype(np.float32)
+    ss = np.where(ok, n_ok, 0).astype(np.float64)
+    return codes, a, b, ss
+
+
+@dataclass
+class Step1Genotypes:
+    """Model variants of one group, contiguous by chromosome.
+
+    Attributes:
+        codes: uint8, shape (N, M1), Fortran order.
+        a, b: float32 affine standardisation, shape (M1,).
+        ss: per-variant sum of squares of the standardised column, shape (M1,).
+        chromosome: int codes, shape (M1,), non-decreasing runs (one run per chromosome).
+        block: variants standardised at once (memory ``4 N block`` bytes).
+    """
+
+    codes: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    ss: np.ndarray
+    chromosome: np.ndarray
+    block: int = 2048
+
+    @classmethod
+    def from_blocks(cls, blocks, *, n: int, m: int, block: int | None = None
+                    ) -> "Step1Genotypes":
+        """Build from an iterable of ``(dosages (N, B), chromosomes (B,))`` in chromosome runs.
+
+        ``m`` is an upper bound on the number of variants (the codes are truncated to those
+        given, without a copy).
+        """
+        codes = np.empty((n, m), dtype=np.uint8, order="F")
+        a = np.empty(m, np.float32)
+        b = np.empty(m, np.float32)
+        ss = np.empty(m)
+        chrom = np.empty(m, np.int64)
+        k = 0
+        for d, c in blocks:
+            w = d.shape[1]
+            codes[:, k:k + w], a[k:k + w], b[k:k + w], ss[k:k + w] = encode_block(d)
+            chrom[k:k + w] = c
+            k += w
+        assert k <= m, (k, m)
+        codes, a, b, ss, chrom = codes[:, :k], a[:k], b[:k], ss[:k], chrom[:k]
+        if block is None:
+            block = int(np.clip(64_000_000 // max(n, 1), 64, 4096))
+        return cls(codes=codes, a=a, b=b, ss=ss, chromosome=chrom, block=block)
+
+    @property
+    def n(self) -> int:
+        return self.codes.shape[0]
+
+    @property
+    def m(self) -> int:
+        return self.codes.shape[1]
+
+    def chromosomes(self) -> list[int]:
+        return [int(c) for c in dict.fromkeys(self.chromosome.tolist())]
+
+    def scale(self, leave_out: int) -> float:
+        """``s_c = N / sum_{j not on c} ss_j`` (``leave_out`` 0: all variants)."""
+        tot = float(self.ss.sum()) - (float(self.ss[self.chromosome == leave_out].sum())
+                                      if leave_out else 0.0)
+        if tot <= 0:
+            raise ValueError("no polymorphic model variant left")
+        return self.n / tot
+
+    def standardised(self, start: int, stop: int) -> np.ndarray:
+        """Standardised columns ``start:stop``, float32, shape (N, stop - start)."""
+        z = self.codes[:, start:stop].astype(np.float32)
+        z *= self.a[start:stop]
+        z += self.b[start:stop]
+        return z
+
+    def _ranges(self):
+        c = self.chromosome
+        bounds = np.r_[0, np.flatnonzero(np.diff(c)) + 1, len(c)]
+        for s, e in zip(bounds[:-1], bounds[1:]):
+            for a in range(int(s), int(e), self.block):
+                yield int(c[s]), a, min(a + self.block, int(e))
+
+    def kinship_times(self, R: np.ndarray, *, loco: np.ndarray) -> np.ndarray:
+        """``K_{-loco[i]} R[:, i]`` for every column at once.
+
+        Args:
+            R: shape (N, k).
+            loco: chromosome left out per column, shape (k,) (0: none).
+        Returns:
+            float64, shape (N, k).
+        """
+        loco = np.asarray(loco)
+        R32 = np.asarray(R, dtype=np.float32)
+        out = np.zeros(R.shape, dtype=np.float64)
+        for c, a, e in self._ranges():
+            z = self.standardised(a, e)
+            h = z.T @ R32                                   # (B, k)
+            h[:, loco == c] = 0.0
+            out += z @ h
+        scales = {int(c): self.scale(int(c)) for c in np.unique(loco)}
+        out *= np.array([scales[int(c)] for c in loco])[None, :]
+        return out
+
+    def cross(self, R: np.ndarray) -> np.ndarray:
+        """``Z' R`` for all model variants, float64, shape (M1, k)."""
+        R32 = np.asarray(R, dtype=np.float32)
+        out = np.empty((self.m, R.shape[1]))
+        for _, a, e in self._ranges():
+            out[a:e] = self.standardised(a, e).T @ R32
+        return out
