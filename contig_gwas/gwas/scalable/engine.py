@@ -208,6 +208,9 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
         raise InputError(f"--block-size must be positive, got {o.block_size}")
     if o.threads < 1:
         raise InputError(f"--threads must be positive, got {o.threads}")
+    if not o.reml:
+        log.warning("--ml: the scalable mode estimates the variance components by REML only "
+                    "(stochastic Lanczos quadrature); use --mode exact for maximum likelihood")
     if step1_in and step1_out:
         raise InputError("--step1-in and --step1-out: give one (step 1 is either fitted or reused)")
     inp = _prepare(o, log)

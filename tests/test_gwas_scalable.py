@@ -1,0 +1,243 @@
+"""contig-gwas scalable mode (BOLT-LMM-inf, step 1 / step 2): agreement with the exact mode on
+a cohort with relatives and population structure, calibration, power, step-1 save/reload,
+resumability and bad input (the exact mode's behaviour). The BOLT-LMM comparison is in
+bench/gwas_scalable.py (it needs the bolt binary and a larger cohort)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from contig_gwas.errors import InputError
+from contig_gwas.gwas.engine import GwasOptions, run_gwas
+from contig_gwas.gwas.kinship import standardised_kinship
+from contig_gwas.gwas.nullmodel import fit_null_model
+from contig_gwas.gwas.scalable.engine import run_gwas_scalable
+from contig_gwas.gwas.scalable.genotypes import Step1Genotypes
+from contig_gwas.gwas.scalable.krylov import batched_cg, batched_lanczos
+from contig_gwas.gwas.scalable.step1 import Step1Settings, fit_step1
+from contig_gwas.io.sumstats import read_sumstats
+from test_gwas_data import simulate_genotypes, write_cohort
+
+N_NULL = 8
+
+
+# ---- array layer: against dense linear algebra -------------------------------------------
+
+def test_krylov_solvers_match_dense_solves():
+    rng = np.random.default_rng(0)
+    n = 120
+    A = [np.cov(rng.normal(size=(n, 3 * n))) for _ in range(2)]
+    B = rng.normal(size=(n, 4))
+    which = np.array([0, 1, 0, 1])
+    delta = np.array([0.1, 1.0, 3.0, 0.5])
+
+    def apply(R, cols):
+        return np.column_stack([A[which[c]] @ R[:, j] for j, c in enumerate(cols)])
+
+    cg = batched_cg(apply, B, delta=delta, tol=1e-10)
+    assert cg.converged.all()
+    for j in range(4):
+        x = np.linalg.solve(A[which[j]] + delta[j] * np.eye(n), B[:, j])
+        assert np.allclose(cg.x[:, j], x, rtol=1e-7, atol=1e-8)
+    q = batched_lanczos(apply, B, max_iter=200, tol=1e-12, ref_delta=0.1)
+    for j in range(4):
+        for d in (0.1, 2.0):
+            exact = B[:, j] @ np.linalg.solve(A[which[j]] + d * np.eye(n), B[:, j])
+            assert np.isclose(q.inverse(j, d)[0], exact, rtol=1e-6)
+        ld = q.quad(j, np.log)[0]
+        w, V = np.linalg.eigh(A[which[j]])
+        assert np.isclose(ld, (B[:, j] @ V) ** 2 @ np.log(w), rtol=1e-5)
+
+
+def test_step1_matches_exact_reml_loco_solves_and_calibration():
+    """Stochastic REML h2 vs the eigendecomposition REML (nullmodel), Pi_{-c} y vs a dense
+    solve, and the calibration factor vs the exact mean of x'Pi x / |Px|^2."""
+    rng = np.random.default_rng(5)
+    n, m = 300, 1800
+    g = simulate_genotypes(rng, n=n, m=m, sib_pairs=50, missing=0.005)
+    chrom = np.repeat([1, 2, 3], m // 3)
+    X = np.c_[np.ones(n), rng.normal(size=(n, 2))]
+    z = np.nan_to_num((g - np.nanmean(g, 0)) / np.nanstd(g, 0))
+    Y = np.column_stack([z @ rng.normal(0, np.sqrt(h / m), m) + rng.normal(0, np.sqrt(1 - h), n)
+                         for h in (0.3, 0.7)]) + (X @ [1.0, 0.5, -0.2])[:, None]
+    geno = Step1Genotypes.from_blocks([(g[:, chrom == c], np.full(m // 3, c)) for c in (1, 2, 3)],
+                                      n=n, m=m)
+    fit = fit_step1(genotypes=geno, X=X, Y=Y, names=["a", "b"], loco=True,
+                    settings=Step1Settings(n_calibration=60))
+    assert fit.converged.all()
+    for ci, c in enumerate((1, 2, 3)):
+        K = standardised_kinship(dosages=g[:, chrom != c])
+        S, U = np.linalg.eigh(K)
+        xs = z[:, chrom == c][:, ::10]
+        xt = xs - X @ np.linalg.lstsq(X, xs, rcond=None)[0]
+        for j in range(2):
+            ref = fit_null_model(S=S, UtX=U.T @ X, Uty=U.T @ Y[:, j])
+            assert abs(fit.h2[ci, j] - ref.h2) < 0.03, (c, j, fit.h2[ci, j], ref.h2)
+            Vi = np.linalg.inv(K + fit.delta[ci, j] * np.eye(n))
+            ViX = Vi @ X
+            Pi = Vi - ViX @ np.linalg.solve(X.T @ ViX, ViX.T)
+            u = Pi @ Y[:, j]
+            assert np.abs(fit.U[ci, :, j] - u).max() < 1e-3 * np.abs(u).max()
+            assert np.isclose(fit.ypy[ci, j], Y[:, j] @ u, rtol=1e-4)
+            ratio = np.einsum("ni,nm,mi->i", xs, Pi, xs) / (xt ** 2).sum(0)
+            assert abs(fit.rho[ci, j] / ratio.mean() - 1) < 0.02, (fit.rho[ci, j], ratio.mean())
+
+
+# ---- dataset layer on the simulator's cohort (relatives and population structure) --------
+
+@pytest.fixture(scope="module")
+def runs(tiny_cohort, tmp_path_factory):
+    d = tmp_path_factory.mktemp("scalable")
+    lt = pd.read_csv(tiny_cohort / "latent_traits.tsv", sep="\t")
+    rng = np.random.default_rng(2024)
+    for k in range(N_NULL):
+        lt[f"null{k}"] = rng.normal(size=len(lt))
+    lt.to_csv(d / "pheno.tsv", sep="\t", index=False)
+    opts = dict(pheno=str(d / "pheno.tsv"), bfile=str(tiny_cohort / "genotypes"),
+                covar=str(tiny_cohort / "covariates.tsv"), progress=False, block_size=500)
+    names = [c for c in lt.columns if c not in ("FID", "IID")]
+    exact = run_gwas(GwasOptions(out=str(d / "exact"), **opts))
+    scal = run_gwas_scalable(GwasOptions(out=str(d / "scal"), **opts),
+                             step1_out=str(d / "step1.npz"))
+    return dict(d=d, opts=opts, names=names, exact=exact, scal=scal)
+
+
+def _read(summary, name):
+    return read_sumstats(summary.sumstats[name])
+
+
+def test_agrees_with_exact_mode(runs):
+    for name in runs["names"]:
+        a, b = _read(runs["exact"], name), _read(runs["scal"], name)
+        assert (a.variant_id.to_numpy() == b.variant_id.to_numpy()).all()
+        r = np.corrcoef(a.neg_log10_p_value, b.neg_log10_p_value)[0, 1]
+        assert r >= 0.99, (name, r)
+        assert np.array_equal(a.p_value < 5e-8, b.p_value < 5e-8), name
+        assert np.allclose(a.effect_allele_frequency, b.effect_allele_frequency)
+        assert (a.n == b.n).all()
+    null = pd.read_csv(runs["scal"].nullmodel, sep="\t", keep_default_na=False)
+    ex = pd.read_csv(runs["exact"].nullmodel, sep="\t", keep_default_na=False)
+    m = null.merge(ex, on=["phenotype", "left_out_chromosome"], suffixes=("", "_exact"))
+    assert len(m) == len(ex)
+    assert (m.h2 - m.h2_exact).abs().max() < 0.05, m[["phenotype", "h2", "h2_exact"]]
+
+
+def test_null_phenotypes_calibrated_and_power_kept(runs, tiny_cohort_truth):
+    lam = [runs["scal"].lambda_gc[f"null{k}"] for k in range(N_NULL)]
+    assert 0.95 <= np.mean(lam) <= 1.05, lam
+    for k in range(N_NULL):
+        assert (_read(runs["scal"], f"null{k}").p_value >= 5e-8).all()
+    obs, ref = [], []
+    for trait, t in tiny_cohort_truth["traits"].items():
+        a = _read(runs["exact"], trait).set_index("variant_id")
+        b = _read(runs["scal"], trait).set_index("variant_id")
+        for c in t["causal_variants"]:
+            ref.append(stats.chi2.isf(a.p_value[c["variant_id"]], 1))
+            obs.append(stats.chi2.isf(b.p_value[c["variant_id"]], 1))
+    obs, ref = np.array(obs), np.array(ref)
+    diff = obs - ref
+    # power at the planted variants: no worse than exact minus the sampling noise of the mean
+    assert obs.mean() >= ref.mean() - 2 * diff.std() / np.sqrt(len(diff)) - 0.02 * ref.mean()
+    assert ((obs > stats.chi2.isf(5e-8, 1)).sum()
+            >= (ref > stats.chi2.isf(5e-8, 1)).sum() - 1)
+
+
+def test_step1_reload_gives_identical_step2(runs):
+    d, opts = runs["d"], runs["opts"]
+    again = run_gwas_scalable(GwasOptions(out=str(d / "again"), **opts),
+                              step1_in=str(d / "step1.npz"))
+    for name in runs["names"]:
+        a, b = _read(runs["scal"], name), _read(again, name)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # step 2 scattered over one chromosome reuses the same step 1
+    part = run_gwas_scalable(GwasOptions(out=str(d / "chr2"), chromosomes=[2], **opts),
+                             step1_in=str(d / "step1.npz"))
+    a = _read(runs["scal"], "null0")
+    b = _read(part, "null0")
+    pd.testing.assert_frame_equal(a[a.chromosome == 2].reset_index(drop=True), b,
+                                  check_exact=True)
+    # other phenotype values: refused, nothing written
+    ph = pd.read_csv(opts["pheno"], sep="\t")
+    ph["null0"] = ph["null0"] * 2
+    ph.to_csv(d / "pheno2.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match="differ"):
+        run_gwas_scalable(GwasOptions(out=str(d / "bad"),
+                                      **{**opts, "pheno": str(d / "pheno2.tsv")}),
+                          step1_in=str(d / "step1.npz"))
+    assert not list(d.glob("bad*"))
+    with pytest.raises(InputError, match="not a contig-gwas step-1 file"):
+        run_gwas_scalable(GwasOptions(out=str(d / "bad"), **opts), step1_in=opts["pheno"])
+
+
+# ---- bad input and resumability: as the exact mode ---------------------------------------
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return write_cohort(tmp_path_factory.mktemp("small_scalable"), n=150, m=360, n_chrom=3,
+                        seed=3, sib_pairs=20)
+
+
+def _both_fail(tmp_path: Path, expect: str, **kw):
+    msgs = []
+    for mode, fn in (("exact", run_gwas), ("scalable", run_gwas_scalable)):
+        out = tmp_path / mode
+        out.mkdir(parents=True)
+        with pytest.raises(InputError, match=expect) as e:
+            fn(GwasOptions(out=str(out / "run"), progress=False, **kw))
+        assert list(out.iterdir()) == [], mode
+        msgs.append(str(e.value))
+    assert msgs[0] == msgs[1]
+
+
+def test_bad_input_behaves_as_exact_mode(small, tmp_path):
+    ph = pd.read_csv(small.pheno, sep="\t")
+    p = tmp_path / "other.tsv"
+    ph.assign(IID="x" + ph.IID, FID="x" + ph.FID).to_csv(p, sep="\t", index=False)
+    _both_fail(tmp_path / "a", "do not overlap", bfile=small.prefix, pheno=str(p))
+    one = write_cohort(tmp_path / "one", n=60, m=100, n_chrom=1, seed=4, sib_pairs=5)
+    _both_fail(tmp_path / "b", "--no-loco", bfile=one.prefix, pheno=one.pheno)
+    const = tmp_path / "const.tsv"
+    ph.assign(T0=1.0)[["FID", "IID", "T0"]].to_csv(const, sep="\t", index=False)
+    _both_fail(tmp_path / "c", "no usable phenotype", bfile=small.prefix, pheno=str(const))
+    bed = Path(small.prefix + ".bed").read_bytes()
+    trunc = tmp_path / "trunc"
+    for ext in (".bim", ".fam"):
+        trunc.with_suffix(ext).write_bytes(Path(small.prefix + ext).read_bytes())
+    trunc.with_suffix(".bed").write_bytes(bed[:-50])
+    _both_fail(tmp_path / "d", "truncated", bfile=str(trunc), pheno=small.pheno)
+
+
+def test_skipped_phenotype_and_resume_identical(small, tmp_path):
+    ph = pd.read_csv(small.pheno, sep="\t").assign(CONST=2.0)
+    p = tmp_path / "p.tsv"
+    ph.to_csv(p, sep="\t", index=False)
+    opts = dict(bfile=small.prefix, pheno=str(p), covar=small.covar, progress=False,
+                block_size=50)
+    full = run_gwas_scalable(GwasOptions(out=str(tmp_path / "full"), **opts))
+    assert "CONST" not in full.sumstats and "T0" in full.sumstats
+    with pytest.raises(RuntimeError, match="injected"):
+        run_gwas_scalable(GwasOptions(out=str(tmp_path / "cut"), **opts), fail_after_chunks=3)
+    assert (tmp_path / "cut.chunks" / "step1.npz").exists()
+    resumed = run_gwas_scalable(GwasOptions(out=str(tmp_path / "cut"), **opts))
+    assert resumed.resumed_chunks == 3
+    for name in full.sumstats:
+        pd.testing.assert_frame_equal(read_sumstats(full.sumstats[name]),
+                                      read_sumstats(resumed.sumstats[name]), check_exact=True)
+
+
+def test_no_loco_agrees_with_exact_mode(small, tmp_path):
+    opts = dict(bfile=small.prefix, pheno=small.pheno, covar=small.covar, progress=False,
+                loco=False)
+    a = run_gwas(GwasOptions(out=str(tmp_path / "exact"), **opts))
+    b = run_gwas_scalable(GwasOptions(out=str(tmp_path / "scal"), **opts))
+    null = pd.read_csv(b.nullmodel, sep="\t", keep_default_na=False)
+    assert set(null.left_out_chromosome) == {"all"}
+    for name in a.sumstats:
+        x, y = read_sumstats(a.sumstats[name]), read_sumstats(b.sumstats[name])
+        r = np.corrcoef(x.neg_log10_p_value, y.neg_log10_p_value)[0, 1]
+        assert r >= 0.99, (name, r)

@@ -1,0 +1,44 @@
+"""contig-gwas --mode scalable on the command line: --step1-out / --step1-in, --mode auto."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contig_gwas.cli import _common, gwas
+from contig_gwas.io.sumstats import read_sumstats
+from test_gwas_data import write_cohort
+
+
+def _run(argv):
+    return _common.run(gwas.main, list(argv) + ["--no-progress"])
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return write_cohort(tmp_path_factory.mktemp("small_cli"), n=150, m=360, n_chrom=3, seed=3,
+                        sib_pairs=20)
+
+
+def test_scalable_mode_step1_out_and_in(small, tmp_path, capsys):
+    base = ["--bfile", small.prefix, "--pheno", small.pheno, "--covar", small.covar]
+    s1 = tmp_path / "step1.npz"
+    assert _run(base + ["--mode", "scalable", "--step1-out", str(s1),
+                        "--out", str(tmp_path / "a")]) == 0
+    assert s1.exists()
+    log = Path(f"{tmp_path / 'a'}.log").read_text()
+    assert "mode: scalable" in log and "BOLT-LMM-inf" in log
+    assert _run(base + ["--mode", "scalable", "--step1-in", str(s1), "--chr", "2",
+                        "--out", str(tmp_path / "b")]) == 0
+    a = read_sumstats(f"{tmp_path / 'a'}.T0.sumstats.tsv.gz")
+    b = read_sumstats(f"{tmp_path / 'b'}.T0.sumstats.tsv.gz")
+    assert (a[a.chromosome == 2].neg_log10_p_value.to_numpy()
+            == b.neg_log10_p_value.to_numpy()).all()
+    # auto picks exact for 150 individuals; --step1-in needs the scalable mode
+    assert _run(base + ["--out", str(tmp_path / "c")]) == 0
+    assert "mode: exact (auto)" in Path(f"{tmp_path / 'c'}.log").read_text()
+    capsys.readouterr()
+    assert _run(base + ["--mode", "exact", "--step1-in", str(s1),
+                        "--out", str(tmp_path / "d")]) == 2
+    assert "--mode scalable" in capsys.readouterr().err
