@@ -1,0 +1,27 @@
+# The cohort: the embedded synthetic cohort (contig-simulate) when config.cohort.simulate is
+# given; otherwise the real cohort's files named in config.cohort are used where they lie.
+
+if SIMULATED:
+
+    rule simulate:
+        output:
+            bfile_files(f"{COHORT_DIR}/genotypes"),
+            manifest=f"{COHORT_DIR}/manifest.tsv",
+            pgs=f"{COHORT_DIR}/pgs.tsv",
+            burden=f"{COHORT_DIR}/burden.tsv",
+            covariates=f"{COHORT_DIR}/covariates.tsv",
+            phenotypes=f"{COHORT_DIR}/phenotypes.tsv",
+            truth=f"{COHORT_DIR}/truth.json",
+        params:
+            out=subpath(output.manifest, parent=True),
+            args=simulate_args(),
+        log:
+            "logs/cohort/simulate.log",
+        benchmark:
+            "benchmarks/cohort/simulate.tsv"
+        threads: 1
+        conda:
+            CONDA_ENV
+        shell:
+            "contig-simulate --out {params.out} {params.args} --no-progress --overwrite "
+            "> {log} 2>&1"

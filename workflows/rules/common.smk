@@ -1,0 +1,335 @@
+# Configuration, validation and the functions the rules use (rules/*.smk hold only rules).
+
+import os
+import re
+import shlex
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+from snakemake.utils import validate
+
+from contig_gwas.errors import InputError
+from contig_gwas.workflow.chunks import plan_chunks
+
+if not config:
+    raise WorkflowError(
+        "no configuration: run with --configfile and the demo's config "
+        "(workflows/config/config.yaml), the tiny test's (workflows/config/test.yaml) or your "
+        "own; see docs/readme_workflow.md"
+    )
+
+validate(config, "../schemas/config.schema.yaml")
+
+# The tools (contig-*) and `python` of the environment that runs snakemake come first on PATH,
+# so jobs use the same installation, also on cluster nodes (they run jobs with this
+# interpreter). With --software-deployment-method conda, jobs activate envs/contig-gwas.yaml
+# instead, whose post-deploy script installs this repository (CONTIG_GWAS_SOURCE) into it.
+BIN = os.path.dirname(sys.executable)
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(BIN)}:\"$PATH\"; ")
+CONDA_ENV = "../envs/contig-gwas.yaml"
+os.environ.setdefault("CONTIG_GWAS_SOURCE", os.path.dirname(workflow.basedir))
+
+SIMULATED = "simulate" in config["cohort"]
+COHORT_DIR = "results/cohort"
+GWAS_PREFIX = "gwas"  # each GWAS chunk's --out is results/gwas/chunks/<chunk>/gwas
+
+
+# ---------------------------------------------------------------------------------- cohort
+
+
+def cohort_path(key):
+    """Path of a cohort file: results/cohort/... for the simulated cohort, else the config's."""
+    if SIMULATED:
+        return {
+            "bfile": f"{COHORT_DIR}/genotypes",
+            "grm_bfile": f"{COHORT_DIR}/genotypes",
+            "manifest": f"{COHORT_DIR}/manifest.tsv",
+            "pgs": f"{COHORT_DIR}/pgs.tsv",
+            "burden": f"{COHORT_DIR}/burden.tsv",
+            "covariates": f"{COHORT_DIR}/covariates.tsv",
+            "phenotypes": f"{COHORT_DIR}/phenotypes.tsv",
+            "truth": f"{COHORT_DIR}/truth.json",
+        }.get(key)
+    value = config["cohort"].get(key)
+    if key == "grm_bfile" and value is None:
+        value = config["cohort"]["bfile"]
+    return value
+
+
+def bfile_files(prefix):
+    return [f"{prefix}.bed", f"{prefix}.bim", f"{prefix}.fam"]
+
+
+def bfile_prefix(files):
+    """The PLINK prefix of a list of .bed/.bim/.fam inputs."""
+    return os.path.splitext(files[0])[0]
+
+
+def study_chromosomes():
+    if SIMULATED:
+        return list(range(1, config["cohort"]["simulate"]["n_chromosomes"] + 1))
+    return config["cohort"].get("chromosomes", list(range(1, 23)))
+
+
+def simulate_args():
+    sim = dict(config["cohort"]["simulate"])
+    extra = sim.pop("extra_args", "")
+    args = [opt(flag(k), v) for k, v in sim.items()]
+    return " ".join(a for a in args + [extra] if a)
+
+
+def opt(name, value):
+    """`--name value` (quoted), `--name` for True, nothing for None/False."""
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return name
+    return f"{name} {shlex.quote(str(value))}"
+
+
+def flag(key):
+    """The command-line flag of a config key: n_pcs -> --n-pcs."""
+    return "--{}".format(key.replace("_", "-"))
+
+
+# --------------------------------------------------------------------- models and phenotypes
+
+MODELS = config["models"]
+STANDARD = (
+    config["standard_phenotypes"]["include"] and cohort_path("phenotypes") is not None
+)
+# Phenotype sets: one per model (its embedding PCs), then the standard phenotypes.
+SETS = list(MODELS) + (["standard"] if STANDARD else [])
+
+
+def model_label(name):
+    if name == "standard":
+        return config["standard_phenotypes"]["label"]
+    return MODELS[name].get("label", name)
+
+
+def pretrain_settings(model):
+    """Shared pretrain settings overridden by the model's own."""
+    return {**config["pretrain"], **MODELS[model].get("pretrain", {})}
+
+
+def model_modalities(model):
+    spec = MODELS[model]
+    return spec.get("modalities", ["raw", "pgs", "burden"]) if spec["method"] == "contig" else []
+
+
+def pretrain_inputs(wildcards):
+    inputs = {"manifest": cohort_path("manifest")}
+    mods = model_modalities(wildcards.model)
+    if "raw" in mods:
+        inputs["genotypes"] = bfile_files(cohort_path("bfile"))
+    for m in ("pgs", "burden"):
+        if m in mods:
+            if cohort_path(m) is None:
+                raise WorkflowError(
+                    f"model {wildcards.model}: modality {m} needs config.cohort.{m}"
+                )
+            inputs[m] = cohort_path(m)
+    return inputs
+
+
+def pretrain_args(wildcards, input):
+    s = pretrain_settings(wildcards.model)
+    mods = model_modalities(wildcards.model)
+    args = [f"--method {MODELS[wildcards.model]['method']}"]
+    if mods:
+        args.append(f"--modalities {','.join(mods)}")
+    if "raw" in mods:
+        args.append(opt("--bfile", bfile_prefix(input.genotypes)))
+    args += [opt("--pgs", input.get("pgs")), opt("--burden", input.get("burden"))]
+    for key in ("backbone", "init_weights", "image_size", "epochs", "batch_size", "lr",
+                "hidden_dim", "proj_dim", "temperature", "alpha", "aggregate", "augment",
+                "snp_stride", "seed", "device"):
+        args.append(opt(flag(key), s.get(key)))
+    args.append(s.get("extra_args", ""))
+    return " ".join(a for a in args if a)
+
+
+def pretrain_threads(wildcards):
+    return pretrain_settings(wildcards.model).get("threads", 2)
+
+
+def embed_args():
+    e = config["embed"]
+    args = [
+        opt("--n-pcs", e["n_pcs"]),
+        opt("--int", e["int"]),
+        opt("--instances", e["instances"]),
+        opt("--layer", e.get("layer")),
+        opt("--tta", e["tta"]),
+        "--no-progress",
+        opt("--batch-size", e["batch_size"]),
+        opt("--device", e["device"]),
+        e["extra_args"],
+    ]
+    return " ".join(a for a in args if a)
+
+
+def embed_checkpoint(wildcards, input):
+    """The checkpoint directory, or its best.pt (lowest validation loss) where there is one
+    and embed.weights is best (evaluated when the job starts, after pretraining)."""
+    folder = os.path.dirname(input.checkpoint)
+    best = os.path.join(folder, "best.pt")
+    if config["embed"]["weights"] == "best" and os.path.exists(best):
+        return best
+    return folder
+
+
+def embed_covar(wildcards, input):
+    return f"--covar {input.covariates}" if config["embed"]["int"] == "adjusted" else ""
+
+
+def phenotype_sets():
+    sets = {m: f"results/embed/{m}.pheno.tsv" for m in MODELS}
+    if STANDARD:
+        sets["standard"] = cohort_path("phenotypes")
+    return sets
+
+
+def h2_args(wildcards, input):
+    cov = config.get("covariate_columns")
+    args = [
+        f"--covar-name {' '.join(shlex.quote(c) for c in cov)}" if cov else "",
+        f"--rg --rg-pairs {input.rg_pairs}" if config["h2"]["rg"] else "",
+        config["h2"]["extra_args"],
+    ]
+    return " ".join(a for a in args if a)
+
+
+def merge_args():
+    args = [f"--set {name}={shlex.quote(path)}" for name, path in phenotype_sets().items()]
+    cols = config["standard_phenotypes"].get("columns")
+    if STANDARD and cols:
+        args.append(f"--columns standard={shlex.quote(','.join(cols))}")
+    return " ".join(args)
+
+
+# ---------------------------------------------------------------------------------- GWAS
+
+try:
+    CHUNKS = plan_chunks(config["gwas"].get("chunks"), chromosomes=study_chromosomes())
+except InputError as exc:
+    raise WorkflowError(f"config: {exc}")
+
+SCALABLE = config["gwas"]["mode"] == "scalable"
+FIRST_CHUNK = next(iter(CHUNKS))
+# chunks made by rule gwas_chunk (in scalable mode the first is made by gwas_step1); a regex
+# that matches nothing when there is no other chunk
+_scattered = [c for c in CHUNKS if not (SCALABLE and c == FIRST_CHUNK)]
+SCATTERED_CHUNKS = "|".join(re.escape(c) for c in _scattered) or "(?!)"
+
+
+def tested_genotype_files():
+    bgen = None if SIMULATED else config["cohort"].get("bgen")
+    if bgen:
+        sample = config["cohort"].get("sample")
+        return [bgen] + ([sample] if sample else [])
+    return bfile_files(cohort_path("bfile"))
+
+
+def tested_genotype_args(files):
+    """--bgen/--sample or --bfile of the tested genotypes, from their input files."""
+    if files[0].endswith(".bgen"):
+        sample = files[1] if len(files) > 1 else None
+        return " ".join(a for a in [opt("--bgen", files[0]), opt("--sample", sample)] if a)
+    return opt("--bfile", bfile_prefix(files))
+
+
+def grm_files():
+    return bfile_files(cohort_path("grm_bfile"))
+
+
+def gwas_args(wildcards, input):
+    g = config["gwas"]
+    cov = config.get("covariate_columns")
+    args = [
+        tested_genotype_args(list(input.genotypes)),
+        opt("--grm-bfile", bfile_prefix(input.grm)),
+        opt("--covar-name", ",".join(cov) if cov else None),
+        opt("--no-loco", not g["loco"]),
+        opt("--linear", g["linear"]),
+        opt("--maf", g.get("maf")),
+        opt("--geno", g.get("geno")),
+        opt("--hwe", g.get("hwe")),
+        opt("--info", g.get("info")),
+        opt("--block-size", g.get("block_size")),
+        g["extra_args"],
+    ]
+    return " ".join(a for a in args if a)
+
+
+def gwas_chunk_inputs(wildcards):
+    inputs = {
+        "genotypes": tested_genotype_files(),
+        "grm": grm_files(),
+        "pheno": "results/phenotypes/phenotypes.tsv",
+        "covariates": cohort_path("covariates"),
+    }
+    if SCALABLE:
+        inputs["step1"] = "results/gwas/step1.npz"
+    return inputs
+
+
+def gwas_mode_args(wildcards, input):
+    if SCALABLE:
+        return f"--mode scalable --step1-in {input.step1}"
+    return "--mode exact"
+
+
+def gwas_select(wildcards):
+    return " ".join(CHUNKS[wildcards.chunk].args)
+
+
+def gather_chunk_args(wildcards, input):
+    return " ".join(
+        f"--chunk {os.path.basename(d)}={d}/{GWAS_PREFIX}" for d in input.chunks
+    )
+
+
+# -------------------------------------------------------------------------------- report
+
+
+def report_groups():
+    """Group order: the Miami pair first (first model up, standard phenotypes down)."""
+    first = config["report"].get("miami") or [
+        SETS[0],
+        "standard" if STANDARD else SETS[min(1, len(SETS) - 1)],
+    ]
+    return list(dict.fromkeys([g for g in first if g in SETS] + SETS))
+
+
+def report_args(wildcards, input):
+    r = config["report"]
+    args = [f"--group {g}='{input.sumstats}/{g}/*.sumstats.tsv.gz'" for g in report_groups()]
+    args += [
+        opt("--clump-p1", r["clump_p1"]),
+        opt("--clump-p2", r["clump_p2"]),
+        opt("--clump-r2", r["clump_r2"]),
+        opt("--clump-kb", r["clump_kb"]),
+        opt("--highlight", r.get("highlight")),
+        opt("--truth", input.truth[0] if input.truth else None),
+        opt("--bfile", bfile_prefix(input.ld)),
+        r["extra_args"],
+    ]
+    return " ".join(a for a in args if a)
+
+
+def summary_labels():
+    return " ".join(f"--label {g}={shlex.quote(model_label(g))}" for g in report_groups())
+
+
+def strip_suffix(path, suffix):
+    assert path.endswith(suffix), (path, suffix)
+    return path[: -len(suffix)]
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    chunk="|".join(re.escape(c) for c in CHUNKS),
