@@ -23,5 +23,7 @@ if SIMULATED:
         conda:
             CONDA_ENV
         shell:
-            "contig-simulate --out {params.out} {params.args} --no-progress --overwrite "
-            "> {log} 2>&1"
+            # results/cohort belongs to the workflow: on a rerun Snakemake deletes the declared
+            # files (truth.json among them) but not the folder, so clear what is left first
+            "rm -rf {params.out} && "
+            "contig-simulate --out {params.out} {params.args} --no-progress > {log} 2>&1"
