@@ -8,11 +8,9 @@ Layout::
     PREFIX.chunks/null.<chrom>.tsv      null-model fits used for that left-out chromosome
     PREFIX.chunks/kinship/              per-chromosome similarity products and kinship.json
 
-Arrays of a chunk (B = variants kept by QC, k = phenotype group, j = phenotype column in run
-order): ``variants`` (B,) indices into the genotype source, ``qc`` (5,) variants removed per
-``qc.QC_REASONS``, ``info`` (B,) for BGEN, ``af_g{k}`` and ``n_g{k}`` (B,) effect-allele
-frequency and calls among group k's individuals, ``beta_{j}``, ``se_{j}``, ``nlp_{j}`` (B,).
-One member per phenotype lets the merge read one phenotype at a time.
+Arrays of a chunk: see ``results.pack_chunk`` (variants kept by QC, QC counts, INFO, allele
+frequencies and call counts per phenotype group, beta, standard error and -log10 p as
+(variants x phenotypes) matrices); ``merge_results`` reads each chunk once.
 
 A chunk counts as finished only when its marker exists and matches the file's hash, so a chunk
 cut short by a kill (no marker, or a stale temporary file) is recomputed, never merged. The

@@ -36,7 +36,7 @@ from .design import PhenotypeGroup, group_phenotypes
 from .kinship import KinshipAccumulator, LocoKinship
 from .lmm import GroupSolver, lambda_gc
 from .qc import QC_REASONS, variant_qc
-from .results import merge_results
+from .results import CHUNK_LAYOUT, merge_results, pack_chunk
 
 __all__ = ["GwasOptions", "GwasSummary", "run_gwas", "lambda_gc", "output_paths"]
 
@@ -223,8 +223,9 @@ def run_gwas(options: GwasOptions, *, log: RunLog | None = None,
     names = [n for g in groups for n in g.names]
     paths = output_paths(o.out, names)
     null_path = f"{o.out}.nullmodel.tsv" if use_lmm else None
-    signature = {"options": {k: v for k, v in asdict(o).items() if k not in ("overwrite",
-                                                                             "progress")},
+    signature = {"chunk_layout": CHUNK_LAYOUT,
+                 "options": {k: v for k, v in asdict(o).items()
+                             if k not in ("overwrite", "progress")},
                  "files": {k: file_signature(v) for k, v in {
                      "bed": (o.bfile + ".bed") if o.bfile else None, "bgen": o.bgen,
                      "pheno": o.pheno, "covar": o.covar, "keep": o.keep, "remove": o.remove,
@@ -256,7 +257,7 @@ def run_gwas(options: GwasOptions, *, log: RunLog | None = None,
         lam, n_tested, qc_removed = merge_results(
             store=store, n_chunks=len(chunks), groups=groups, names=names, paths=paths,
             variants=source.variants, has_info=source.has_info, null_path=null_path,
-            null_labels=_null_labels(chunks, chrom, o, use_lmm))
+            null_labels=_null_labels(chunks, chrom, o, use_lmm), n_rows_max=len(sel))
         timings["merge"] = time.perf_counter() - t
     except InputError:
         if store.created:
@@ -372,20 +373,13 @@ def _scan(store: ChunkStore, chunks, done: set[int], groups, source, rows, chrom
             d = block.dosages
             qc = variant_qc(dosages=d, info=block.info, **qc_opts)
             keep = qc.keep
-            out = {"variants": idx[keep].astype(np.int64),
-                   "qc": np.array([qc.fail[k].sum() for k in QC_REASONS], dtype=np.int64)}
-            if block.info is not None:
-                out["info"] = np.asarray(block.info)[keep]
             dk = d[:, keep]
-            col = 0
-            for k, (s, g) in enumerate(zip(solvers, groups)):
+            res = []
+            for s, g in zip(solvers, groups):
                 r, af, n_ok = s.test(dk[g.rows])
-                out[f"af_g{k}"], out[f"n_g{k}"] = af, n_ok
-                for j in range(len(g.names)):   # one member per phenotype: merge reads only it
-                    out[f"beta_{col + j}"] = r.beta[:, j]
-                    out[f"se_{col + j}"] = r.se[:, j]
-                    out[f"nlp_{col + j}"] = r.neg_log10_p[:, j]
-                col += len(g.names)
+                res.append((af, n_ok, r))
+            out = pack_chunk(variants=idx[keep], qc_fail=qc.fail, groups=res,
+                             info=None if block.info is None else np.asarray(block.info)[keep])
             store.write_chunk(i, out)
             for k in QC_REASONS:
                 qc_removed[k] += int(qc.fail[k].sum())

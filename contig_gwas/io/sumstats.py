@@ -65,17 +65,73 @@ def p_from_neg_log10(nlp: np.ndarray) -> np.ndarray:
     return np.power(10.0, -np.asarray(nlp, dtype=np.float64))
 
 
-def write_sumstats(path: str | os.PathLike, table: pd.DataFrame) -> None:
-    """Write a summary-statistics table (must hold COLUMNS; ``info`` optional), atomically."""
+def round_significant(values: np.ndarray, digits: int = 6) -> np.ndarray:
+    """Round to ``digits`` significant digits: the double nearest each ``%.{digits}g`` decimal,
+    so its shortest representation has at most ``digits`` digits (NaN, inf and 0 unchanged)."""
+    out = np.array(values, dtype=np.float64, copy=True)
+    ok = np.flatnonzero(np.isfinite(out) & (out != 0))
+    if len(ok) == 0:
+        return out
+    x = out[ok]
+    s = (digits - 1) - np.floor(np.log10(np.abs(x))).astype(np.int64)
+    exact = np.abs(s) <= 22                  # 10^|s| is exact: one correctly rounded operation
+    xs, ss = x[exact], s[exact]
+    p = np.power(10.0, np.abs(ss).astype(np.float64))
+    out[ok[exact]] = np.where(ss >= 0, np.round(xs * p) / p, np.round(xs / p) * p)
+    for i in ok[~exact]:                     # |value| < 1e-17 or > 1e27: rare, exact via text
+        out[i] = float(f"{out[i]:.{digits}g}")
+    return out
+
+
+def format_rows(columns: dict[str, np.ndarray], *, header: bool) -> bytes:
+    """Tab-separated text of ``columns`` (equal lengths): floats to 6 significant digits, NaN
+    as ``NA``, integers and strings as they are; with the header line when ``header``.
+
+    About ten times faster than ``DataFrame.to_csv(float_format="%.6g")`` (pyarrow's writer);
+    the numbers read back as the same values as ``%.6g`` would give.
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    arrays = {}
+    for name, col in columns.items():
+        a = np.asarray(col)
+        if a.dtype.kind == "f":
+            arrays[name] = pa.array(round_significant(a), from_pandas=True)
+        elif a.dtype.kind in "iub":
+            arrays[name] = pa.array(a)
+        else:
+            arrays[name] = pa.array(a.astype(str))
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.table(arrays), buf, pacsv.WriteOptions(
+        include_header=header, delimiter="\t", quoting_style="none", quoting_header="none",
+        null_string="NA"))
+    return buf.getvalue()
+
+
+def gzip_member(data: bytes) -> bytes:
+    """One gzip member of ``data`` with no file name or time stamp (equal content gives equal
+    bytes). Members concatenate into a valid gzip file (RFC 1952), which every gzip reader
+    (zcat, Python, pandas, R) reads as one stream."""
+    return gzip.compress(data, compresslevel=4, mtime=0)
+
+
+def sumstats_columns(table: pd.DataFrame) -> list[str]:
+    """The schema's columns of ``table``, in order (ValueError when one is missing)."""
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"summary statistics lack columns {missing}")
-    cols = COLUMNS + [c for c in OPTIONAL_COLUMNS if c in table.columns]
-    out = table[cols]
-    # gzip header without a file name or time stamp: equal content gives equal bytes
-    with atomic_path(path) as tmp, open(tmp, "wb") as raw, \
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=4, mtime=0) as gz:
-        out.to_csv(gz, sep="\t", index=False, na_rep="NA", float_format="%.6g")
+    return COLUMNS + [c for c in OPTIONAL_COLUMNS if c in table.columns]
+
+
+def write_sumstats(path: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Write a summary-statistics table (must hold COLUMNS; ``info`` optional), atomically."""
+    cols = sumstats_columns(table)
+    data = format_rows({c: table[c].to_numpy() for c in cols}, header=True)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(gzip_member(data))
 
 
 def read_sumstats(path: str | os.PathLike) -> pd.DataFrame:

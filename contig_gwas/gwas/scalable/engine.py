@@ -39,7 +39,7 @@ from ..chunks import ChunkStore, file_signature
 from ..design import PhenotypeGroup, group_phenotypes
 from ..engine import GwasOptions, GwasSummary, _chunks, _read, _select_variants, output_paths
 from ..qc import QC_REASONS, variant_qc
-from ..results import merge_results
+from ..results import CHUNK_LAYOUT, merge_results, pack_chunk
 from .genotypes import Step1Genotypes, encode_block
 from .io import load_step1, save_step1
 from .step1 import Step1Fit, Step1Settings, fit_step1
@@ -233,7 +233,8 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
     paths = output_paths(o.out, names)
     null_path = f"{o.out}.nullmodel.tsv"
     gl = {k: v for k, v in asdict(o).items() if k not in ("overwrite", "progress")}
-    signature = {"mode": "scalable", "options": gl, "settings": asdict(s),
+    signature = {"mode": "scalable", "chunk_layout": CHUNK_LAYOUT, "options": gl,
+                 "settings": asdict(s),
                  "files": {k: file_signature(v) for k, v in {
                      "bed": (o.bfile + ".bed") if o.bfile else None, "bgen": o.bgen,
                      "pheno": o.pheno, "covar": o.covar, "keep": o.keep, "remove": o.remove,
@@ -283,7 +284,7 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
         lam, n_tested, qc_removed = merge_results(
             store=store, n_chunks=len(chunks), groups=groups, names=names, paths=paths,
             variants=source.variants, has_info=source.has_info, null_path=null_path,
-            null_labels=["all"])
+            null_labels=["all"], n_rows_max=len(sel))
         if step1_out:
             import shutil
             with atomic_path(step1_out) as tmp:
@@ -372,22 +373,13 @@ def _scan(store: ChunkStore, chunks, done: set[int], groups, fits, Qs, source, r
             d = block.dosages
             qc = variant_qc(dosages=d, info=block.info, **qc_opts)
             keep = qc.keep
-            out = {"variants": idx[keep].astype(np.int64),
-                   "qc": np.array([qc.fail[k].sum() for k in QC_REASONS], dtype=np.int64)}
-            if block.info is not None:
-                out["info"] = np.asarray(block.info)[keep]
             dk = d[:, keep]
-            col = 0
-            # the exact engine's chunk layout (results.merge_results reads it)
-            for k, (g, f, Q) in enumerate(zip(groups, fits, Qs)):
+            res = []
+            for g, f, Q in zip(groups, fits, Qs):
                 G, af, n_ok = impute_block(dk[g.rows])
-                r = test_block(fit=f, Q=Q, G=G, chromosome=c)
-                out[f"af_g{k}"], out[f"n_g{k}"] = af, n_ok
-                for j in range(len(g.names)):
-                    out[f"beta_{col + j}"] = r.beta[:, j]
-                    out[f"se_{col + j}"] = r.se[:, j]
-                    out[f"nlp_{col + j}"] = r.neg_log10_p[:, j]
-                col += len(g.names)
+                res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=c)))
+            out = pack_chunk(variants=idx[keep], qc_fail=qc.fail, groups=res,
+                             info=None if block.info is None else np.asarray(block.info)[keep])
             store.write_chunk(i, out)
             for k in QC_REASONS:
                 qc_removed[k] += int(qc.fail[k].sum())
