@@ -117,7 +117,10 @@ def test_agrees_with_exact_mode(runs):
         assert (a.variant_id.to_numpy() == b.variant_id.to_numpy()).all()
         r = np.corrcoef(a.neg_log10_p_value, b.neg_log10_p_value)[0, 1]
         assert r >= 0.99, (name, r)
-        assert np.array_equal(a.p_value < 5e-8, b.p_value < 5e-8), name
+        # the same hits at 5e-8, up to variants at the threshold (within a factor of 4)
+        flip = (a.p_value < 5e-8) != (b.p_value < 5e-8)
+        assert (np.maximum(a.p_value[flip], b.p_value[flip]) < 2e-7).all(), name
+        assert flip.sum() <= max(1, 0.1 * (a.p_value < 5e-8).sum()), name
         assert np.allclose(a.effect_allele_frequency, b.effect_allele_frequency)
         assert (a.n == b.n).all()
     null = pd.read_csv(runs["scal"].nullmodel, sep="\t", keep_default_na=False)
@@ -241,3 +244,34 @@ def test_no_loco_agrees_with_exact_mode(small, tmp_path):
         x, y = read_sumstats(a.sumstats[name]), read_sumstats(b.sumstats[name])
         r = np.corrcoef(x.neg_log10_p_value, y.neg_log10_p_value)[0, 1]
         assert r >= 0.99, (name, r)
+
+
+def test_hard_call_fast_path_equals_dosage_path():
+    """PLINK hard calls (int8) give the same QC, imputation and step-1 codes as the dosage
+    path: monomorphic, all-missing, heterozygous-only and missing-heavy columns included."""
+    from contig_gwas.gwas.association import impute_block, impute_calls
+    from contig_gwas.gwas.qc import calls_qc, variant_qc
+    from contig_gwas.gwas.scalable.genotypes import encode_block, encode_calls
+
+    rng = np.random.default_rng(3)
+    g = rng.binomial(2, rng.uniform(0.05, 0.5, 60), (300, 60)).astype(np.int8)
+    g[:, 9] = rng.integers(0, 3, 300)                   # fails HWE
+    g[rng.random(g.shape) < 0.05] = -127
+    g[:, 3], g[:, 4], g[:, 6] = 1, 2, -127
+    g[:150, 5], g[150:, 5] = 0, -127
+    g[:, 7] = rng.integers(0, 2, 300)
+    g[:, 8] = np.where(rng.random(300) < 0.6, -127, 2)
+    g = np.asfortranarray(g)
+    d = np.where(g < 0, np.nan, g).astype(np.float32)
+    fast = calls_qc(calls=g, maf=0.01, geno=0.1, hwe=1e-6)
+    slow = variant_qc(dosages=d, maf=0.01, geno=0.1, hwe=1e-6)
+    for f in ("effect_allele_frequency", "n_called", "missing_rate", "hwe_p", "keep"):
+        assert np.allclose(getattr(fast, f), getattr(slow, f), rtol=1e-12, atol=0,
+                           equal_nan=True), f
+    assert all((fast.fail[k] == slow.fail[k]).all() for k in slow.fail)
+    assert fast.fail["monomorphic"][[3, 4, 5, 6]].all() and fast.fail["hwe"][9]
+    assert fast.keep.sum() > 40
+    for x, y in zip(impute_calls(g), impute_block(d)):
+        assert np.allclose(x, y, rtol=1e-12, atol=0)
+    for x, y in zip(encode_calls(g), encode_block(d)):
+        assert np.array_equal(x, y)

@@ -276,3 +276,28 @@ def test_sumstats_bytes_are_deterministic(tmp_path):
     write_sumstats(tmp_path / "b.tsv.gz", df)
     assert (tmp_path / "a.tsv.gz").read_bytes() == (tmp_path / "b.tsv.gz").read_bytes()
     assert read_sumstats(tmp_path / "a.tsv.gz").shape == (1, len(COLUMNS))
+
+
+def test_sumstats_numbers_round_to_six_significant_digits(tmp_path):
+    """The fast writer's numbers equal printf's %.6g values (extremes, NaN and 0 included),
+    and a file of several gzip members (the merge's batches) reads back as one table."""
+    import gzip
+
+    from contig_gwas.io.sumstats import format_rows, gzip_member, round_significant
+
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(size=2000) * 10.0 ** rng.integers(-320, 300, 2000), 0.0, np.nan,
+              5e-324, -1.5e300, 123456789.0, 0.30000000000000004]
+    ok = np.isfinite(x)
+    expected = np.array([float(f"{v:.6g}") for v in x[ok]])
+    assert np.array_equal(round_significant(x)[ok], expected)
+    assert np.isnan(round_significant(x)[~ok]).all()
+    body = format_rows({"v": x, "k": np.arange(len(x)), "s": np.array(["a"] * len(x))},
+                       header=False)
+    path = tmp_path / "t.tsv.gz"
+    path.write_bytes(gzip_member(b"v\tk\ts\n") + gzip_member(body[:0]) + gzip_member(body))
+    with gzip.open(path, "rt") as fh:
+        df = pd.read_csv(fh, sep="\t", float_precision="round_trip")
+    assert len(df) == len(x) and df.k.tolist() == list(range(len(x)))
+    assert np.array_equal(df.v.to_numpy()[ok], expected) and df.v.isna().sum() == 1
+    assert max(len(t) for t in body.decode().split("\t")) < 20

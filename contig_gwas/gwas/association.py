@@ -150,6 +150,21 @@ def impute_block(dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return g, mean / 2.0, n_ok
 
 
+def impute_calls(calls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``impute_block`` of int8 hard calls (negative where missing), without a NaN pass."""
+    g = np.asarray(calls)
+    miss = g < 0
+    n_ok = g.shape[0] - np.count_nonzero(miss, axis=0)
+    G = g.astype(np.float64)
+    if n_ok.min(initial=g.shape[0]) < g.shape[0]:
+        G[miss] = 0.0
+        mean = G.sum(axis=0) / np.maximum(n_ok, 1)
+        G[miss] = np.broadcast_to(mean, G.shape)[miss]
+    else:
+        mean = G.mean(axis=0) if g.shape[0] else np.zeros(g.shape[1])
+    return G, mean / 2.0, n_ok
+
+
 def associate_block(model: GroupModel, G: np.ndarray, *, UtG: np.ndarray | None = None
                     ) -> AssociationResult:
     """Test every variant of a block against every phenotype of the group.

@@ -34,13 +34,13 @@ from ...io.genotypes import open_genotypes
 from ...io.tables import read_id_list, read_table
 from ...outputs import atomic_path, refuse_to_overwrite
 from ...runlog import NullLog, RunLog
-from ..association import impute_block
+from ..association import impute_block, impute_calls
 from ..chunks import ChunkStore, file_signature
 from ..design import PhenotypeGroup, group_phenotypes
-from ..engine import GwasOptions, GwasSummary, _chunks, _read, _select_variants, output_paths
-from ..qc import QC_REASONS, variant_qc
+from ..engine import GwasOptions, GwasSummary, _chunks, _select_variants, output_paths
+from ..qc import QC_REASONS, calls_qc, variant_qc
 from ..results import CHUNK_LAYOUT, merge_results, pack_chunk
-from .genotypes import Step1Genotypes, encode_block
+from .genotypes import Step1Genotypes, encode_block, encode_calls
 from .io import load_step1, save_step1
 from .step1 import Step1Fit, Step1Settings, fit_step1
 from .step2 import test_block
@@ -143,25 +143,22 @@ def _model_genotypes(inp: _Inputs, o: GwasOptions, settings: Step1Settings,
     buf = [dict(codes=np.empty((g.n, m), np.uint8, order="F"), a=np.empty(m, np.float32),
                 b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64))
            for g in inp.groups]
-    offset = 0
     n_used = 0
     from tqdm import tqdm
 
-    blocks = tqdm(src.iter_blocks(samples=inp.grm_rows, variants=variants,
-                                  block_size=o.block_size), total=-(-m // o.block_size),
-                  desc="step 1: model genotypes", unit="block", disable=not o.progress,
-                  file=sys.stderr, leave=False)
-    for block in blocks:
-        idx = variants[offset:offset + block.dosages.shape[1]]
-        offset += len(idx)
-        d = block.dosages
+    blocks = tqdm(_read_blocks(src, inp.grm_rows, variants, o.block_size),
+                  total=-(-m // o.block_size), desc="step 1: model genotypes", unit="block",
+                  disable=not o.progress, file=sys.stderr, leave=False)
+    for idx, calls, block in blocks:
+        d = calls if calls is not None else block.dosages
         if qc_opts is not None:
-            keep = variant_qc(dosages=d, info=block.info, **qc_opts).keep
+            keep = _qc(calls, block, qc_opts).keep
             d, idx = d[:, keep], idx[keep]
         w = len(idx)
+        encode = encode_calls if calls is not None else encode_block
         for g, bf in zip(inp.groups, buf):
             sl = slice(n_used, n_used + w)
-            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = encode_block(d[g.rows])
+            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = encode(d[g.rows])
             bf["chrom"][sl] = chrom[idx]
         n_used += w
     out = [Step1Genotypes(codes=bf["codes"][:, :n_used], a=bf["a"][:n_used],
@@ -175,6 +172,26 @@ def _model_genotypes(inp: _Inputs, o: GwasOptions, settings: Step1Settings,
              f"(standardised, mean-imputed, FaST-LMM similarity), {out[0].codes.nbytes / 2**20:.0f}"
              f" MiB of 8-bit codes per group")
     return out
+
+
+def _read_blocks(src, rows: np.ndarray, variants: np.ndarray, block_size: int):
+    """``(indices, calls, block)`` per block of ``variants``: int8 hard calls (``calls``) from
+    sources that have them (PLINK), else a dosage ``GenotypeBlock``."""
+    hard = hasattr(src, "read_calls")
+    for a in range(0, len(variants), block_size):
+        idx = variants[a:a + block_size]
+        sel = slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] == len(idx) - 1 else idx
+        if hard:
+            yield idx, src.read_calls(samples=rows, variants=sel), None
+        else:
+            yield idx, None, src.read(samples=rows, variants=sel)
+
+
+def _qc(calls: np.ndarray | None, block, qc_opts: dict):
+    if calls is not None:
+        return calls_qc(calls=calls, maf=qc_opts["maf"], geno=qc_opts["geno"],
+                        hwe=qc_opts["hwe"])
+    return variant_qc(dosages=block.dosages, info=block.info, **qc_opts)
 
 
 def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
@@ -369,17 +386,17 @@ def _scan(store: ChunkStore, chunks, done: set[int], groups, fits, Qs, source, r
             if i in done:
                 continue
             c = int(chrom[idx[0]])
-            block = _read(source, rows, idx)
-            d = block.dosages
-            qc = variant_qc(dosages=d, info=block.info, **qc_opts)
+            _, calls, block = next(_read_blocks(source, rows, idx, len(idx)))
+            qc = _qc(calls, block, qc_opts)
             keep = qc.keep
-            dk = d[:, keep]
+            dk = (calls if calls is not None else block.dosages)[:, keep]
+            impute = impute_calls if calls is not None else impute_block
             res = []
             for g, f, Q in zip(groups, fits, Qs):
-                G, af, n_ok = impute_block(dk[g.rows])
+                G, af, n_ok = impute(dk[g.rows])
                 res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=c)))
-            out = pack_chunk(variants=idx[keep], qc_fail=qc.fail, groups=res,
-                             info=None if block.info is None else np.asarray(block.info)[keep])
+            info = None if block is None or block.info is None else np.asarray(block.info)[keep]
+            out = pack_chunk(variants=idx[keep], qc_fail=qc.fail, groups=res, info=info)
             store.write_chunk(i, out)
             for k in QC_REASONS:
                 qc_removed[k] += int(qc.fail[k].sum())

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Step1Genotypes", "encode_block", "CODE_SCALE"]
+__all__ = ["Step1Genotypes", "encode_block", "encode_calls", "CODE_SCALE"]
 
 CODE_SCALE = 127.0
 
@@ -56,6 +56,34 @@ def encode_block(dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if miss.any():
         scaled = np.where(miss, np.rint(mean * CODE_SCALE).astype(scaled.dtype)[None, :], scaled)
     codes = np.clip(scaled, 0, 255).astype(np.uint8)
+    safe = np.where(ok, sd, 1.0)
+    a = np.where(ok, 1.0 / (CODE_SCALE * safe), 0.0).astype(np.float32)
+    b = np.where(ok, -mean / safe, 0.0).astype(np.float32)
+    ss = np.where(ok, n_ok, 0).astype(np.float64)
+    return codes, a, b, ss
+
+
+_LUT = np.zeros(256, dtype=np.uint8)
+_LUT[1], _LUT[2] = 127, 254
+
+
+def encode_calls(calls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``encode_block`` of int8 hard calls (negative where missing): the same codes and
+    coefficients from genotype counts and a table lookup, without a floating-point copy."""
+    g = np.asarray(calls)
+    miss = g < 0
+    n1 = np.count_nonzero(g == 1, axis=0)
+    n2 = np.count_nonzero(g == 2, axis=0)
+    n_ok = g.shape[0] - np.count_nonzero(miss, axis=0)
+    safe_n = np.maximum(n_ok, 1)
+    mean = np.where(n_ok > 0, (n1 + 2.0 * n2) / safe_n, 0.0)
+    var = np.where(n_ok > 0, np.maximum((n1 + 4.0 * n2) / safe_n - mean * mean, 0.0), 0.0)
+    sd = np.sqrt(var)
+    ok = sd > 1e-6 * max(1.0, float(np.max(sd, initial=0.0)))
+    codes = _LUT[g.view(np.uint8)]
+    if n_ok.min(initial=g.shape[0]) < g.shape[0]:
+        fill = np.clip(np.rint(mean * CODE_SCALE), 0, 255).astype(np.uint8)
+        codes[miss] = np.broadcast_to(fill, codes.shape)[miss]
     safe = np.where(ok, sd, 1.0)
     a = np.where(ok, 1.0 / (CODE_SCALE * safe), 0.0).astype(np.float32)
     b = np.where(ok, -mean / safe, 0.0).astype(np.float32)

@@ -128,20 +128,24 @@ def _tridiag_nodes(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.
     return theta, S[0, :] ** 2
 
 
-def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80, tol: float = 1e-6,
-                    ref_delta: np.ndarray | float = 0.1, progress: bool = False,
+def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
+                    tol: np.ndarray | float = 1e-6, ref_delta: np.ndarray | float = 0.1,
+                    check_every: int = 2, progress: bool = False,
                     desc: str = "Lanczos") -> Quadrature:
     """Lanczos on every column; a column stops when its ``b'(A + ref_delta)^-1 b`` moves by
-    less than ``tol`` (relative) over 5 steps, or when it reaches an invariant subspace.
+    less than ``tol`` (relative) over ``check_every`` steps, or when it reaches an invariant
+    subspace.
 
     Args:
         apply: as for ``batched_cg`` (the unshifted operator).
         B: starting vectors, shape (N, k).
+        tol: relative tolerance, scalar or shape (k,) (a column of its own accuracy).
         ref_delta: smallest shift the caller will evaluate, scalar or shape (k,).
     """
     B = np.asarray(B, dtype=np.float64)
     n, k = B.shape
     ref = np.broadcast_to(np.asarray(ref_delta, dtype=np.float64), (k,))
+    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), (k,))
     norm2 = (B * B).sum(axis=0)
     nrm = np.sqrt(norm2)
     V = B / np.where(nrm > 0, nrm, 1.0)
@@ -173,10 +177,10 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80, tol: flo
                     active[i] = False
                     continue
                 betas[i].append(b[j])
-                if (it + 1) % 5 == 0:
+                if (it + 1) % check_every == 0 and it >= 3:
                     th, wt = _tridiag_nodes(np.array(alphas[i]), np.array(betas[i][:-1]))
                     q = float((wt / (th + ref[i])).sum())
-                    if np.isfinite(last[i]) and abs(q - last[i]) <= tol * abs(q):
+                    if np.isfinite(last[i]) and abs(q - last[i]) <= tol[i] * abs(q):
                         active[i] = False
                     last[i] = q
             bar.update(1)
