@@ -79,7 +79,7 @@ def per_pass_slopes(*, n: int, m: int, k: int = 60, reps: int = 3) -> str:
     machine's other load (process time, best of ``reps``)."""
     from threadpoolctl import threadpool_limits
 
-    from contig_gwas.gwas.scalable.genotypes import Step1Genotypes
+    from contig_gwas.gwas.scalable.genotypes import Step1Genotypes, default_block
 
     rng = np.random.default_rng(0)
     out = {}
@@ -90,7 +90,7 @@ def per_pass_slopes(*, n: int, m: int, k: int = 60, reps: int = 3) -> str:
                                a=np.full(mm, 1 / 127, np.float32), b=np.full(mm, -1, np.float32),
                                ss=np.full(mm, float(nn)), chromosome=np.repeat(
                                    np.arange(1, 11), -(-mm // 10))[:mm],
-                               block=int(np.clip(64_000_000 // nn, 64, 4096)))
+                               block=default_block(nn))
             R = rng.normal(size=(nn, k))
             loco = np.repeat(np.arange(1, 11), -(-k // 10))[:k]
             best = np.inf

@@ -115,7 +115,7 @@ def gzip_member(data: bytes) -> bytes:
     """One gzip member of ``data`` with no file name or time stamp (equal content gives equal
     bytes). Members concatenate into a valid gzip file (RFC 1952), which every gzip reader
     (zcat, Python, pandas, R) reads as one stream."""
-    return gzip.compress(data, compresslevel=4, mtime=0)
+    return gzip.compress(data, compresslevel=1, mtime=0)
 
 
 def sumstats_columns(table: pd.DataFrame) -> list[str]:

@@ -40,7 +40,7 @@ from ..design import PhenotypeGroup, group_phenotypes
 from ..engine import GwasOptions, GwasSummary, _chunks, _select_variants, output_paths
 from ..qc import QC_REASONS, calls_qc, variant_qc
 from ..results import CHUNK_LAYOUT, merge_results, pack_chunk
-from .genotypes import Step1Genotypes, encode_block, encode_calls
+from .genotypes import Step1Genotypes, default_block, encode_block, encode_calls
 from .io import load_step1, save_step1
 from .step1 import Step1Fit, Step1Settings, fit_step1
 from .step2 import test_block
@@ -146,6 +146,7 @@ def _model_genotypes(inp: _Inputs, o: GwasOptions, settings: Step1Settings,
     n_used = 0
     from tqdm import tqdm
 
+    subsets = _subsets(inp.groups, len(inp.grm_rows))
     blocks = tqdm(_read_blocks(src, inp.grm_rows, variants, o.block_size),
                   total=-(-m // o.block_size), desc="step 1: model genotypes", unit="block",
                   disable=not o.progress, file=sys.stderr, leave=False)
@@ -156,15 +157,16 @@ def _model_genotypes(inp: _Inputs, o: GwasOptions, settings: Step1Settings,
             d, idx = d[:, keep], idx[keep]
         w = len(idx)
         encode = encode_calls if calls is not None else encode_block
-        for g, bf in zip(inp.groups, buf):
+        for sub, bf in zip(subsets, buf):
             sl = slice(n_used, n_used + w)
-            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = encode(d[g.rows])
+            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = encode(
+                d if sub is None else d[sub])
             bf["chrom"][sl] = chrom[idx]
         n_used += w
     out = [Step1Genotypes(codes=bf["codes"][:, :n_used], a=bf["a"][:n_used],
                           b=bf["b"][:n_used], ss=bf["ss"][:n_used],
                           chromosome=bf["chrom"][:n_used],
-                          block=int(np.clip(64_000_000 // max(g.n, 1), 64, 4096)))
+                          block=default_block(g.n))
            for g, bf in zip(inp.groups, buf)]
     if n_used == 0 or out[0].ss.sum() <= 0:
         raise InputError(f"{src.path}: no polymorphic variant to build the genetic similarity")
@@ -185,6 +187,12 @@ def _read_blocks(src, rows: np.ndarray, variants: np.ndarray, block_size: int):
             yield idx, src.read_calls(samples=rows, variants=sel), None
         else:
             yield idx, None, src.read(samples=rows, variants=sel)
+
+
+def _subsets(groups: list[PhenotypeGroup], n: int) -> list[np.ndarray | None]:
+    """Each group's rows among the ``n`` analysed individuals (None: all, in order)."""
+    return [None if len(g.rows) == n and (np.diff(g.rows) == 1).all() else g.rows
+            for g in groups]
 
 
 def _qc(calls: np.ndarray | None, block, qc_opts: dict):
@@ -378,6 +386,7 @@ def _scan(store: ChunkStore, chunks, done: set[int], groups, fits, Qs, source, r
 
     qc_opts = dict(maf=o.maf, geno=o.geno, hwe=o.hwe, min_info=o.info)
     qc_removed = {k: 0 for k in QC_REASONS}
+    subsets = _subsets(groups, len(rows))
     written = 0
     bar = tqdm(total=len(chunks), initial=len(done), unit="block", desc="contig-gwas step 2",
                disable=not o.progress, file=sys.stderr, leave=False)
@@ -392,8 +401,8 @@ def _scan(store: ChunkStore, chunks, done: set[int], groups, fits, Qs, source, r
             dk = (calls if calls is not None else block.dosages)[:, keep]
             impute = impute_calls if calls is not None else impute_block
             res = []
-            for g, f, Q in zip(groups, fits, Qs):
-                G, af, n_ok = impute(dk[g.rows])
+            for sub, f, Q in zip(subsets, fits, Qs):
+                G, af, n_ok = impute(dk if sub is None else dk[sub])
                 res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=c)))
             info = None if block is None or block.info is None else np.asarray(block.info)[keep]
             out = pack_chunk(variants=idx[keep], qc_fail=qc.fail, groups=res, info=info)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Step1Genotypes", "encode_block", "encode_calls", "CODE_SCALE"]
+__all__ = ["Step1Genotypes", "encode_block", "encode_calls", "default_block", "CODE_SCALE"]
 
 CODE_SCALE = 127.0
 
@@ -61,6 +61,13 @@ def encode_block(dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     b = np.where(ok, -mean / safe, 0.0).astype(np.float32)
     ss = np.where(ok, n_ok, 0).astype(np.float64)
     return codes, a, b, ss
+
+
+def default_block(n: int) -> int:
+    """Variants standardised at once for N individuals: a float32 block of about 4 MB, so the
+    second product of ``kinship_times`` reads it from cache (2.5x faster than 80 MB blocks at
+    N = 5,000 and 10 columns), at least 64 variants for efficient matrix products."""
+    return int(np.clip(1_000_000 // max(n, 1), 64, 1024))
 
 
 _LUT = np.zeros(256, dtype=np.uint8)
@@ -100,7 +107,7 @@ class Step1Genotypes:
         a, b: float32 affine standardisation, shape (M1,).
         ss: per-variant sum of squares of the standardised column, shape (M1,).
         chromosome: int codes, shape (M1,), non-decreasing runs (one run per chromosome).
-        block: variants standardised at once (memory ``4 N block`` bytes).
+        block: variants standardised at once (memory ``4 N block`` bytes; ``default_block``).
     """
 
     codes: np.ndarray
@@ -108,7 +115,7 @@ class Step1Genotypes:
     b: np.ndarray
     ss: np.ndarray
     chromosome: np.ndarray
-    block: int = 2048
+    block: int = 256
 
     @classmethod
     def from_blocks(cls, blocks, *, n: int, m: int, block: int | None = None
@@ -132,7 +139,7 @@ class Step1Genotypes:
         assert k <= m, (k, m)
         codes, a, b, ss, chrom = codes[:, :k], a[:k], b[:k], ss[:k], chrom[:k]
         if block is None:
-            block = int(np.clip(64_000_000 // max(n, 1), 64, 4096))
+            block = default_block(n)
         return cls(codes=codes, a=a, b=b, ss=ss, chromosome=chrom, block=block)
 
     @property

@@ -42,12 +42,16 @@ def test_block(*, fit: Step1Fit, Q: np.ndarray, G: np.ndarray, chromosome: int
     U = fit.U[fit.solve_index(chromosome)]                              # (N, P)
     ypy = fit.ypy[fit.solve_index(chromosome)]                          # (P,)
     n, d = Q.shape
+    p = U.shape[1]
     dof = n - d - 1
-    xpy = G.T @ U                                                       # (B, P)
-    gc = G - G.mean(axis=0)                     # P x = P gc: the intercept lies in span(Q)
-    qg = Q.T @ gc                                                       # (D, B)
-    raw = (gc * gc).sum(axis=0)
-    xx = raw - (qg * qg).sum(axis=0)                                    # |P x|^2
+    # one product gives x'u, Q'x and the column sums; P x = P (x - mean) as the intercept
+    # lies in span(Q), so |Px|^2 = |x - mean|^2 - |Q'(x - mean)|^2
+    prod = G.T @ np.column_stack([U, Q, np.ones(n)])                    # (B, P + D + 1)
+    xpy = prod[:, :p]
+    mean = prod[:, -1] / n
+    qg = prod[:, p:p + d] - mean[:, None] * Q.sum(axis=0)[None, :]       # Q'(x - mean)
+    raw = np.maximum(np.einsum("ij,ij->j", G, G) - n * mean * mean, 0.0)
+    xx = raw - (qg * qg).sum(axis=1)                                    # |P x|^2
     degenerate = xx <= 1e-9 * np.maximum(raw, np.finfo(float).tiny)
     xpx = np.maximum(xx, 0.0)[:, None] * fit.rho[fit.vc_index(chromosome)][None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
