@@ -177,7 +177,7 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
                     active[i] = False
                     continue
                 betas[i].append(b[j])
-                if (it + 1) % check_every == 0 and it >= 3:
+                if (it + 1) % check_every == 0 and it >= 1:
                     th, wt = _tridiag_nodes(np.array(alphas[i]), np.array(betas[i][:-1]))
                     q = float((wt / (th + ref[i])).sum())
                     if np.isfinite(last[i]) and abs(q - last[i]) <= tol[i] * abs(q):

@@ -16,7 +16,8 @@ projection is ``Pi = P (A + delta I)^+ P``, so everything is solved in the compl
    trace ``tr A = N - tr(Q'KQ)`` is exact); ``delta`` maximises ``l`` over a grid refined by
    Brent's method. One ``delta`` per phenotype from all model variants, as BOLT-LMM.
 2. Calibration of the step-2 statistic (BOLT-LMM-inf's, Loh et al. 2015, Supplementary Note
-   section 2): in the same Lanczos batch, ``n_calibration`` random model variants ``x`` give
+   section 2): in a second Lanczos batch after the REML (converged at the smallest fitted
+   shift, not the whole search range), ``n_calibration`` random model variants ``x`` give
    the exact ``x' Pi_{-c} x`` under their own leave-one-chromosome-out kernel for every
    phenotype's ``delta``; step 2 uses ``x' Pi_{-c} x ~ rho_p * |P x|^2`` with ``rho_p`` the mean
    ratio (no conjugate-gradient solve per tested variant).
@@ -203,29 +204,24 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
     vc_codes = loco_codes if (loco and per_loco) else np.array([0])
     r_vc = len(vc_codes)
 
-    # 1 + 2: one Lanczos batch: per vc kernel the phenotypes and the probes; then the
-    # calibration variants under their own LOCO kernel
+    # 1: one Lanczos batch for the variance components: per vc kernel the phenotypes and the
+    # probes, every shift of the REML search at once
     poly = np.flatnonzero(genotypes.ss > 0)
     n_cal = min(s.n_calibration, len(poly))
     cal = np.sort(rng.choice(poly, n_cal, replace=False))
-    Zc = np.column_stack([genotypes.standardised(int(j), int(j) + 1)[:, 0] for j in cal]) \
-        if n_cal else np.zeros((n, 0))
     probes = proj(rng.choice([-1.0, 1.0], size=(n, s.n_probes)))
     ty = proj(Y)
     width = p + s.n_probes
-    start = np.column_stack([np.tile(np.column_stack([ty, probes]), (1, r_vc)),
-                             proj(Zc.astype(np.float64))])
-    col_loco = np.r_[np.repeat(vc_codes, width),
-                     genotypes.chromosome[cal] if loco else np.zeros(n_cal, np.int64)]
+    start = np.tile(np.column_stack([ty, probes]), (1, r_vc))
+    col_loco = np.repeat(vc_codes, width)
     kq = genotypes.kinship_times(np.tile(Q, (1, r_vc)), loco=np.repeat(vc_codes, d))
     trace_a = np.array([n - float(np.trace(Q.T @ kq[:, r * d:(r + 1) * d]))
                         for r in range(r_vc)])
     ref = (1 - s.h2_bounds[1]) / s.h2_bounds[1]
     quad = batched_lanczos(lambda R, cols: proj(genotypes.kinship_times(R, loco=col_loco[cols])),
                            start, max_iter=s.max_iter, ref_delta=ref,
-                           tol=np.r_[np.tile(np.r_[np.full(p, s.lanczos_tol),
-                                                   np.full(s.n_probes, s.lanczos_tol_aux)],
-                                             r_vc), np.full(n_cal, s.lanczos_tol_aux)],
+                           tol=np.tile(np.r_[np.full(p, s.lanczos_tol),
+                                             np.full(s.n_probes, s.lanczos_tol_aux)], r_vc),
                            progress=progress, desc="step 1: REML (Lanczos)")
     delta, loglik, sg2 = np.empty((r_vc, p)), np.empty((r_vc, p)), np.empty((r_vc, p))
     for r in range(r_vc):
@@ -236,16 +232,21 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
             sg2[r, j] = quad.inverse(r * width + j, delta[r, j])[0] / n_eff
     h2 = 1.0 / (1.0 + delta)
     se2 = delta * sg2
-    c0 = r_vc * width
+    # 2: calibration variants under their own LOCO kernel, at the fitted shifts only (the
+    # smallest fitted delta sets the convergence check: fewer steps than the REML search)
     if n_cal:
-        ratios = np.stack([np.stack([quad.inverse(c0 + k, delta[r]) / quad.norm2[c0 + k]
+        Zc = np.column_stack([genotypes.standardised(int(j), int(j) + 1)[:, 0] for j in cal])
+        cal_loco = genotypes.chromosome[cal] if loco else np.zeros(n_cal, np.int64)
+        qcal = batched_lanczos(
+            lambda R, cols: proj(genotypes.kinship_times(R, loco=cal_loco[cols])),
+            proj(Zc.astype(np.float64)), max_iter=s.max_iter, ref_delta=float(delta.min()),
+            tol=s.lanczos_tol_aux, progress=progress, desc="step 1: calibration (Lanczos)")
+        ratios = np.stack([np.stack([qcal.inverse(k, delta[r]) / qcal.norm2[k]
                                      for k in range(n_cal)], axis=-1)
                            for r in range(r_vc)])                     # (R, P, n_cal)
         rho = ratios.mean(axis=-1)
         rho_cv = ratios.std(axis=-1) / rho
-    else:
-        rho, rho_cv = 1.0 / (1.0 + delta), np.zeros((r_vc, p))
-    n_lanczos = quad.n_iter[:c0].reshape(r_vc, width)[:, :p]
+    n_lanczos = quad.n_iter.reshape(r_vc, width)[:, :p]
 
     # 3: LOCO solves, C * P right-hand sides
     c = len(loco_codes)
