@@ -68,8 +68,9 @@ def simulate(d: Path, *, n: int, m: int, chroms: int, n_pheno: int, seed: int) -
     for a in range(0, m, 5000):
         b = min(a + 5000, m)
         g[:, a:b] = rng.binomial(2, af[a:b], (n, b - a))
-    miss = rng.random((n, m)) < 0.002
-    g[miss] = -127
+    for a in range(0, m, 5000):                  # block-wise: no N x M float array
+        b = min(a + 5000, m)
+        g[:, a:b][rng.random((n, b - a)) < 0.002] = -127
     chrom = np.repeat(np.arange(1, chroms + 1), -(-m // chroms))[:m]
     iid = np.array([f"i{k}" for k in range(n)])
     bed_reader.to_bed(d / "geno.bed", g, properties={

@@ -188,6 +188,14 @@ def main() -> None:
     for name, w, mem, cpu, note in rows:
         print(f"{name:64s} {w:8.1f} {cpu:8.1f} {mem:9.0f} {w / base:9.2f} {cpu / cbase:8.2f}  "
               f"{note}")
+    from contig_gwas.gwas.scalable.engine import peak_memory_bytes
+    for label, p_ in ((rows[0][0], a.phenos), (f"ours scalable, {a.many} phenotypes", a.many)):
+        hit = [r for r in rows if r[0] == label]
+        if hit:
+            f = peak_memory_bytes(n=a.n, m_model=a.m, chromosomes=a.chroms, phenotypes=p_,
+                                  block_size=a.block_size) / 2 ** 20
+            print(f"peak memory of '{label}': {hit[0][2]:.0f} MiB measured, {f:.0f} MiB by the "
+                  f"formula (engine docstring)")
     t = {r[0]: r[1] for r in rows}
     if f"ours scalable, {a.many} phenotypes" in t:
         many = [r for r in rows if r[0] == f"ours scalable, {a.many} phenotypes"][0]

@@ -14,9 +14,11 @@ bad-input behaviour and chunked resumable output (``engine``, ``chunks``, ``resu
    with its completion marker, then merged into ``PREFIX.<phenotype>.sumstats.tsv.gz`` and
    ``PREFIX.nullmodel.tsv``.
 
-Peak memory: ``N M1`` bytes (model codes) ``+ 8 N (6 C P + 4 (P + 80))`` (step-1 vectors)
-``+ 8 N C P`` (step-1 solutions, kept for step 2) ``+ 24 N B`` (one test block), for N
-individuals, M1 model variants, C chromosomes, P phenotypes and block size B.
+Peak memory (bytes): ``N M1`` (model codes) ``+ 8 N (7 C P + 6 (P + n_probes))`` (Krylov
+vectors, and the step-1 solutions kept for step 2) ``+ 10 N B`` (one test block) per phenotype
+group, plus about 200 MiB of interpreter and libraries, for N individuals, M1 model variants,
+C chromosomes, P phenotypes, B variants per block (``bench/gwas_scalable.py`` prints it beside
+the measured peak).
 """
 
 from __future__ import annotations
@@ -45,9 +47,17 @@ from .io import load_step1, save_step1
 from .step1 import Step1Fit, Step1Settings, fit_step1
 from .step2 import test_block
 
-__all__ = ["run_gwas_scalable", "STATISTIC", "AUTO_MIN_INDIVIDUALS", "choose_mode"]
+__all__ = ["run_gwas_scalable", "STATISTIC", "AUTO_MIN_INDIVIDUALS", "choose_mode",
+           "peak_memory_bytes"]
 
 AUTO_MIN_INDIVIDUALS = 10_000
+
+
+def peak_memory_bytes(*, n: int, m_model: int, chromosomes: int, phenotypes: int,
+                      block_size: int, n_probes: int = 20) -> int:
+    """The module docstring's peak-memory formula for one phenotype group."""
+    return int(n * m_model + 8 * n * (7 * chromosomes * phenotypes + 6 * (phenotypes + n_probes))
+               + 10 * n * block_size + 200 * 2 ** 20)
 
 
 def choose_mode(*, n_individuals: int) -> str:
