@@ -26,13 +26,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io.align import align_samples
-from ..io.genotypes import open_genotypes
-from ..io.tables import read_id_list, read_table
 from ..outputs import refuse_to_overwrite
 from ..runlog import NullLog, RunLog
 from .chunks import ChunkStore, file_signature
-from .design import PhenotypeGroup, group_phenotypes
+from .design import PhenotypeGroup
+from .inputs import prepare_inputs
 from .kinship import KinshipAccumulator, LocoKinship
 from .lmm import GroupSolver, lambda_gc
 from .qc import QC_REASONS, variant_qc
@@ -153,57 +151,9 @@ def run_gwas(options: GwasOptions, *, log: RunLog | None = None,
         raise InputError(f"--threads must be positive, got {o.threads}")
 
     # ---- inputs and samples ------------------------------------------------------------
-    source = open_genotypes(bfile=o.bfile, bgen=o.bgen, sample=o.sample)
-    gkey = f"genotypes {source.path}"
-    pheno = read_table(o.pheno, kind="phenotype", columns=o.pheno_names)
-    covar = read_table(o.covar, kind="covariate", columns=o.covar_names) if o.covar else None
-    for note in (covar.notes if covar else []):
-        log.info(f"{o.covar}: {note}")
-    grm = None
-    if o.grm_bfile and not o.linear:
-        grm = open_genotypes(bfile=o.grm_bfile)
-    sources = {gkey: source.samples["IID"].to_numpy()}
-    pkey, ckey = f"phenotypes {pheno.path}", f"covariates {o.covar}"
-    rkey = f"--grm-bfile {o.grm_bfile}"
-    sources[pkey] = pheno.iid
-    if covar is not None:
-        sources[ckey] = covar.iid
-    if grm is not None:
-        sources[rkey] = grm.samples["IID"].to_numpy()
-    keep = read_id_list(o.keep) if o.keep else None
-    remove = read_id_list(o.remove) if o.remove else None
-    al = align_samples(sources, keep=keep, remove=remove, min_overlap=3)
-    for line in al.report:
-        log.info("samples: " + line)
-    n_counts = {"aligned": al.n}
-    if covar is not None:
-        C = covar.values.to_numpy()[al.index[ckey]]
-        cnames = covar.columns
-    else:
-        C, cnames = np.zeros((al.n, 0)), []
-    cmiss = np.isnan(C).any(axis=1)
-    if cmiss.any():
-        log.warning(f"{o.covar}: {int(cmiss.sum())} individuals have a missing covariate; dropped")
-    ana = np.flatnonzero(~cmiss)
-    n_counts["complete covariates"] = len(ana)
-    log.info(f"samples: {len(ana)} individuals with complete covariates")
-    if len(ana) < 3:
-        raise InputError(f"{o.covar}: only {len(ana)} individuals have all covariates")
-    C = C[ana]
-    Y = pheno.values.to_numpy()[al.index[pkey]][ana]
-    groups, warns = group_phenotypes(Y, pheno.columns, C=C, covariate_names=cnames)
-    for w in warns:
-        log.warning(f"{pheno.path}: {w}")
-    if not groups:
-        raise InputError(f"{pheno.path}: no usable phenotype (all skipped: {'; '.join(warns)})")
-    for k, g in enumerate(groups):
-        for w in g.warnings:
-            log.warning(f"{o.covar}: {w} (phenotypes {', '.join(g.names)})")
-        log.info(f"group {k}: {g.n} individuals, {len(g.names)} phenotypes "
-                 f"({', '.join(g.names)}), covariates {', '.join(g.covariate_names)}")
-        n_counts[f"group {k}"] = g.n
-    geno_rows = al.index[gkey][ana]
-    grm_rows = al.index[rkey][ana] if grm is not None else geno_rows
+    inp = prepare_inputs(o, log, use_grm=not o.linear)
+    source, grm, groups = inp.source, inp.grm, inp.groups
+    geno_rows, grm_rows, n_counts = inp.geno_rows, inp.grm_rows, inp.n_counts
 
     # ---- variants ----------------------------------------------------------------------
     chrom = source.variants["chromosome"].to_numpy()
@@ -226,10 +176,7 @@ def run_gwas(options: GwasOptions, *, log: RunLog | None = None,
     signature = {"chunk_layout": CHUNK_LAYOUT,
                  "options": {k: v for k, v in asdict(o).items()
                              if k not in ("overwrite", "progress")},
-                 "files": {k: file_signature(v) for k, v in {
-                     "bed": (o.bfile + ".bed") if o.bfile else None, "bgen": o.bgen,
-                     "pheno": o.pheno, "covar": o.covar, "keep": o.keep, "remove": o.remove,
-                     "grm": (o.grm_bfile + ".bed") if o.grm_bfile else None}.items()}}
+                 "files": _file_signatures(o)}
     store = ChunkStore(o.out + ".chunks")
     outputs = list(paths.values()) + ([null_path] if null_path else [])
     if not store.dir.exists():
@@ -263,6 +210,18 @@ def run_gwas(options: GwasOptions, *, log: RunLog | None = None,
         if store.created:
             store.remove()
         raise
+    return _summarise(store=store, names=names, lam=lam, n_tested=n_tested,
+                      qc_removed=qc_removed, paths=paths, null_path=null_path,
+                      n_counts=n_counts, resumed=len(done), timings=timings, t_start=t_start,
+                      log=log)
+
+
+def _summarise(*, store: ChunkStore, names: list[str], lam: dict[str, float], n_tested: int,
+               qc_removed: dict[str, int], paths: dict[str, str], null_path: str | None,
+               n_counts: dict, resumed: int, timings: dict[str, float], t_start: float,
+               log: RunLog) -> GwasSummary:
+    """Remove the finished chunk directory, log the totals and return the summary (both
+    engines)."""
     store.remove()
     for name in names:
         log.info(f"lambda GC {name}: {lam[name]:.4f}")
@@ -271,7 +230,15 @@ def run_gwas(options: GwasOptions, *, log: RunLog | None = None,
     timings["total"] = time.perf_counter() - t_start
     return GwasSummary(sumstats=paths, nullmodel=null_path, lambda_gc=lam,
                        n_variants_tested=n_tested, qc_removed=qc_removed,
-                       n_individuals=n_counts, resumed_chunks=len(done), timings=timings)
+                       n_individuals=n_counts, resumed_chunks=resumed, timings=timings)
+
+
+def _file_signatures(o: GwasOptions, **extra: str | None) -> dict:
+    """Size and time stamp of every input file of ``o`` (the chunk directory's signature)."""
+    files = {"bed": (o.bfile + ".bed") if o.bfile else None, "bgen": o.bgen, "pheno": o.pheno,
+             "covar": o.covar, "keep": o.keep, "remove": o.remove,
+             "grm": (o.grm_bfile + ".bed") if o.grm_bfile else None, **extra}
+    return {k: file_signature(v) for k, v in files.items()}
 
 
 def _null_labels(chunks, chrom, o: GwasOptions, use_lmm: bool) -> list[str]:
@@ -380,18 +347,28 @@ def _scan(store: ChunkStore, chunks, done: set[int], groups, source, rows, chrom
                 res.append((af, n_ok, r))
             out = pack_chunk(variants=idx[keep], qc_fail=qc.fail, groups=res,
                              info=None if block.info is None else np.asarray(block.info)[keep])
-            store.write_chunk(i, out)
-            for k in QC_REASONS:
-                qc_removed[k] += int(qc.fail[k].sum())
-            written += 1
-            bar.update(1)
-            if fail_after_chunks is not None and written >= fail_after_chunks:
-                raise RuntimeError(f"injected failure after {written} chunks")
+            written = _record_chunk(store=store, i=i, arrays=out, qc_fail=qc.fail,
+                                    qc_removed=qc_removed, bar=bar, written=written,
+                                    fail_after_chunks=fail_after_chunks)
     finally:
         bar.close()
     timings["eigendecompositions and null models"] = t_eig
     log.info(f"eigendecompositions and null models: {t_eig:.1f}s")
     return qc_removed
+
+
+def _record_chunk(*, store: ChunkStore, i: int, arrays: dict, qc_fail: dict, qc_removed: dict,
+                  bar, written: int, fail_after_chunks: int | None) -> int:
+    """Write a finished chunk with its marker and count it (both engines); the testing hook
+    ``fail_after_chunks`` raises after that many chunks of this run."""
+    store.write_chunk(i, arrays)
+    for k in QC_REASONS:
+        qc_removed[k] += int(qc_fail[k].sum())
+    bar.update(1)
+    written += 1
+    if fail_after_chunks is not None and written >= fail_after_chunks:
+        raise RuntimeError(f"injected failure after {written} chunks")
+    return written
 
 
 def _save_null(store: ChunkStore, label: str, solvers: list[GroupSolver]) -> None:

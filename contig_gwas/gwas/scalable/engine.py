@@ -25,21 +25,20 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
 from ...errors import InputError
-from ...io.align import align_samples
-from ...io.genotypes import open_genotypes
-from ...io.tables import read_id_list, read_table
 from ...outputs import atomic_path, refuse_to_overwrite
 from ...runlog import NullLog, RunLog
 from ..association import impute_block, impute_calls
-from ..chunks import ChunkStore, file_signature
-from ..design import PhenotypeGroup, group_phenotypes
-from ..engine import GwasOptions, GwasSummary, _chunks, _select_variants, output_paths
+from ..chunks import ChunkStore
+from ..design import PhenotypeGroup
+from ..inputs import GwasInputs, prepare_inputs
+from ..engine import (GwasOptions, GwasSummary, _chunks, _file_signatures, _record_chunk,
+                      _select_variants, _summarise, output_paths)
 from ..qc import QC_REASONS, calls_qc, variant_qc
 from ..results import CHUNK_LAYOUT, merge_results, pack_chunk
 from .genotypes import Step1Genotypes, default_block, encode_block, encode_calls
@@ -72,70 +71,7 @@ STATISTIC = ("BOLT-LMM-inf (Loh et al. 2015): LOCO infinitesimal model, variance
              "degrees of freedom")
 
 
-@dataclass
-class _Inputs:
-    source: object
-    grm: object | None
-    groups: list[PhenotypeGroup]
-    iid: np.ndarray
-    geno_rows: np.ndarray
-    grm_rows: np.ndarray
-    n_counts: dict = field(default_factory=dict)
-
-
-def _prepare(o: GwasOptions, log: RunLog) -> _Inputs:
-    """Inputs, alignment, covariates and phenotype groups, exactly as the exact mode."""
-    source = open_genotypes(bfile=o.bfile, bgen=o.bgen, sample=o.sample)
-    gkey = f"genotypes {source.path}"
-    pheno = read_table(o.pheno, kind="phenotype", columns=o.pheno_names)
-    covar = read_table(o.covar, kind="covariate", columns=o.covar_names) if o.covar else None
-    for note in (covar.notes if covar else []):
-        log.info(f"{o.covar}: {note}")
-    grm = open_genotypes(bfile=o.grm_bfile) if o.grm_bfile else None
-    pkey, ckey = f"phenotypes {pheno.path}", f"covariates {o.covar}"
-    rkey = f"--grm-bfile {o.grm_bfile}"
-    sources = {gkey: source.samples["IID"].to_numpy(), pkey: pheno.iid}
-    if covar is not None:
-        sources[ckey] = covar.iid
-    if grm is not None:
-        sources[rkey] = grm.samples["IID"].to_numpy()
-    al = align_samples(sources, keep=read_id_list(o.keep) if o.keep else None,
-                       remove=read_id_list(o.remove) if o.remove else None, min_overlap=3)
-    for line in al.report:
-        log.info("samples: " + line)
-    n_counts = {"aligned": al.n}
-    if covar is not None:
-        C, cnames = covar.values.to_numpy()[al.index[ckey]], covar.columns
-    else:
-        C, cnames = np.zeros((al.n, 0)), []
-    cmiss = np.isnan(C).any(axis=1)
-    if cmiss.any():
-        log.warning(f"{o.covar}: {int(cmiss.sum())} individuals have a missing covariate; dropped")
-    ana = np.flatnonzero(~cmiss)
-    n_counts["complete covariates"] = len(ana)
-    log.info(f"samples: {len(ana)} individuals with complete covariates")
-    if len(ana) < 3:
-        raise InputError(f"{o.covar}: only {len(ana)} individuals have all covariates")
-    Y = pheno.values.to_numpy()[al.index[pkey]][ana]
-    groups, warns = group_phenotypes(Y, pheno.columns, C=C[ana], covariate_names=cnames)
-    for w in warns:
-        log.warning(f"{pheno.path}: {w}")
-    if not groups:
-        raise InputError(f"{pheno.path}: no usable phenotype (all skipped: {'; '.join(warns)})")
-    for k, g in enumerate(groups):
-        for w in g.warnings:
-            log.warning(f"{o.covar}: {w} (phenotypes {', '.join(g.names)})")
-        log.info(f"group {k}: {g.n} individuals, {len(g.names)} phenotypes "
-                 f"({', '.join(g.names)}), covariates {', '.join(g.covariate_names)}")
-        n_counts[f"group {k}"] = g.n
-    geno_rows = al.index[gkey][ana]
-    return _Inputs(source=source, grm=grm, groups=groups, iid=np.asarray(al.iid)[ana],
-                   geno_rows=geno_rows,
-                   grm_rows=al.index[rkey][ana] if grm is not None else geno_rows,
-                   n_counts=n_counts)
-
-
-def _model_genotypes(inp: _Inputs, o: GwasOptions, settings: Step1Settings,
+def _model_genotypes(inp: GwasInputs, o: GwasOptions, settings: Step1Settings,
                      log: RunLog) -> list[Step1Genotypes]:
     """One pass over the model variants into 8-bit codes, per group."""
     src = inp.grm if inp.grm is not None else inp.source
@@ -248,7 +184,7 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
                     "(stochastic Lanczos quadrature); use --mode exact for maximum likelihood")
     if step1_in and step1_out:
         raise InputError("--step1-in and --step1-out: give one (step 1 is either fitted or reused)")
-    inp = _prepare(o, log)
+    inp = prepare_inputs(o, log)
     source, groups = inp.source, inp.groups
     chrom = source.variants["chromosome"].to_numpy()
     sel = _select_variants(source.variants, chromosomes=o.chromosomes, region=o.region,
@@ -270,11 +206,7 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
     gl = {k: v for k, v in asdict(o).items() if k not in ("overwrite", "progress")}
     signature = {"mode": "scalable", "chunk_layout": CHUNK_LAYOUT, "options": gl,
                  "settings": asdict(s),
-                 "files": {k: file_signature(v) for k, v in {
-                     "bed": (o.bfile + ".bed") if o.bfile else None, "bgen": o.bgen,
-                     "pheno": o.pheno, "covar": o.covar, "keep": o.keep, "remove": o.remove,
-                     "grm": (o.grm_bfile + ".bed") if o.grm_bfile else None,
-                     "step1_in": step1_in}.items()}}
+                 "files": _file_signatures(o, step1_in=step1_in)}
     store = ChunkStore(o.out + ".chunks")
     outputs = list(paths.values()) + [null_path] + ([step1_out] if step1_out else [])
     if not store.dir.exists():
@@ -329,18 +261,13 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
         if store.created:
             store.remove()
         raise
-    store.remove()
-    for name in names:
-        log.info(f"lambda GC {name}: {lam[name]:.4f}")
-    log.info(f"variants tested: {n_tested}; removed by QC: "
-             + ", ".join(f"{k} {v}" for k, v in qc_removed.items()))
-    timings["total"] = time.perf_counter() - t_start
-    return GwasSummary(sumstats=paths, nullmodel=null_path, lambda_gc=lam,
-                       n_variants_tested=n_tested, qc_removed=qc_removed,
-                       n_individuals=inp.n_counts, resumed_chunks=len(done), timings=timings)
+    return _summarise(store=store, names=names, lam=lam, n_tested=n_tested,
+                      qc_removed=qc_removed, paths=paths, null_path=null_path,
+                      n_counts=inp.n_counts, resumed=len(done), timings=timings,
+                      t_start=t_start, log=log)
 
 
-def _fit(inp: _Inputs, o: GwasOptions, s: Step1Settings,
+def _fit(inp: GwasInputs, o: GwasOptions, s: Step1Settings,
          log: RunLog) -> list[Step1Fit]:
     with log.step("step 1: model genotypes (one pass)"):
         genos = _model_genotypes(inp, o, s, log)
@@ -416,13 +343,9 @@ def _scan(store: ChunkStore, chunks, done: set[int], groups, fits, Qs, source, r
                 res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=c)))
             info = None if block is None or block.info is None else np.asarray(block.info)[keep]
             out = pack_chunk(variants=idx[keep], qc_fail=qc.fail, groups=res, info=info)
-            store.write_chunk(i, out)
-            for k in QC_REASONS:
-                qc_removed[k] += int(qc.fail[k].sum())
-            written += 1
-            bar.update(1)
-            if fail_after_chunks is not None and written >= fail_after_chunks:
-                raise RuntimeError(f"injected failure after {written} chunks")
+            written = _record_chunk(store=store, i=i, arrays=out, qc_fail=qc.fail,
+                                    qc_removed=qc_removed, bar=bar, written=written,
+                                    fail_after_chunks=fail_after_chunks)
     finally:
         bar.close()
     return qc_removed
