@@ -288,3 +288,54 @@ def test_one_epoch_on_cuda_with_amp(cohort, tmp_path):
     assert pretrain.main(tiny_args(cohort, out, "--device", "cuda", "--amp")) == 0
     enc = load_image_encoder(out, device="cuda")
     assert next(enc.parameters()).is_cuda
+
+
+def test_genetic_dropout_parsing_and_errors():
+    from contig_gwas.cli.pretrain import parse_dropout
+
+    mods = ["raw", "pgs", "burden"]
+    assert parse_dropout(None, modalities=mods) == {}
+    assert parse_dropout("0.5", modalities=mods) == {"raw": 0.5, "pgs": 0.5, "burden": 0.5}
+    assert parse_dropout("raw=0.8, burden=0.5,pgs=0", modalities=mods) == {"raw": 0.8,
+                                                                           "burden": 0.5}
+    for bad, match in [("raw=x", "expected a rate"), ("gwas=0.5", "not among"),
+                       ("raw=1", r"\[0, 1\)"), ("-0.1", r"\[0, 1\)")]:
+        with pytest.raises(InputError, match=match):
+            parse_dropout(bad, modalities=mods)
+
+
+def test_genetic_dropout_acts_only_while_training():
+    """Dropout changes the training forward pass, not the evaluation pass, and adds no weights
+    (a checkpoint with dropout loads into a model without it)."""
+    from contig_gwas.pretrain.models import GeneticEncoder
+
+    torch.manual_seed(0)
+    plain = GeneticEncoder(50, hidden=16, proj_dim=8)
+    drop = GeneticEncoder(50, hidden=16, proj_dim=8, dropout=0.5)
+    assert plain.state_dict().keys() == drop.state_dict().keys()
+    drop.load_state_dict(plain.state_dict())
+    x = torch.randn(12, 50)
+    plain.eval(), drop.eval()
+    torch.testing.assert_close(plain(x), drop(x))
+    drop.train()
+    a, b = drop(x), drop(x)
+    assert not torch.allclose(a, b)
+    with pytest.raises(InputError, match="dropout"):
+        GeneticEncoder(5, dropout=1.0)
+
+
+def test_genetic_dropout_recorded_and_rebuilt(cohort, tmp_path):
+    from contig_gwas.cli import pretrain
+    from contig_gwas.pretrain.checkpoint import load_config, load_model
+
+    out = tmp_path / "drop"
+    assert pretrain.main(tiny_args(cohort, out, "--genetic-dropout", "raw=0.8,burden=0.5")) == 0
+    assert load_config(out)["model"]["dropout"] == {"raw": 0.8, "burden": 0.5}
+    model = load_model(out)
+    assert model.genetic_encoders["raw"].input_dropout.p == 0.8
+    assert model.genetic_encoders["pgs"].input_dropout.p == 0.0
+    log = (out / "pretrain.log").read_text()
+    assert "(raw " in log and ", pgs " in log and ", burden " in log  # per-modality val terms
+    with pytest.raises(InputError, match="not among"):
+        pretrain.main(tiny_args(cohort, tmp_path / "d2", "--modalities", "pgs",
+                                "--genetic-dropout", "raw=0.5"))

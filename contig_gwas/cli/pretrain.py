@@ -44,6 +44,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    "(torchvision key names), e.g. ImageNet weights")
     m.add_argument("--hidden-dim", type=int, default=2048, help="genetic MLP width")
     m.add_argument("--genetic-layers", type=int, choices=[1, 2], default=1)
+    m.add_argument("--genetic-dropout", default=None, metavar="SPEC",
+                   help="dropout of the genetic encoders' inputs and hidden units while "
+                   "training: a rate for every modality (0.5) or per modality (raw=0.5,"
+                   "burden=0.2; others 0). Against the memorisation of individuals by many "
+                   "raw SNPs (default: none)")
     m.add_argument("--proj-dim", type=int, default=128)
     m.add_argument("--image-size", type=int, default=224, help="images are resized to PX x PX")
     m.add_argument("--augment", default=None, help="comma list of rotate,flip,color,crop or "
@@ -96,6 +101,32 @@ def _modalities(args: argparse.Namespace) -> list[str]:
     return mods
 
 
+def parse_dropout(spec: str | None, *, modalities: Sequence[str]) -> dict[str, float]:
+    """``--genetic-dropout``: ``"0.5"`` (every modality) or ``"raw=0.5,burden=0.2"``."""
+    if spec is None or not spec.strip():
+        return {}
+    out: dict[str, float] = {}
+    try:
+        if "=" not in spec:
+            out = {m: float(spec) for m in modalities}
+        else:
+            for item in spec.split(","):
+                if item.strip():
+                    name, _, value = item.partition("=")
+                    out[name.strip()] = float(value)
+    except ValueError:
+        raise InputError(f"--genetic-dropout {spec!r}: expected a rate (0.5) or "
+                         f"modality=rate pairs (raw=0.5,burden=0.2)") from None
+    unknown = sorted(set(out) - set(modalities))
+    if unknown:
+        raise InputError(f"--genetic-dropout names {unknown}, not among the modalities "
+                         f"trained ({list(modalities) or 'none'})")
+    bad = {m: v for m, v in out.items() if not 0 <= v < 1}
+    if bad:
+        raise InputError(f"--genetic-dropout rates must be in [0, 1), got {bad}")
+    return {m: v for m, v in out.items() if v > 0}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
@@ -129,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with RunLog(out / "pretrain.log", tool="contig-pretrain", argv=argv) as log:
         mods = _modalities(args)
+        dropout = parse_dropout(args.genetic_dropout, modalities=mods)
         with log.step("read cohort and check images"):
             data = load_pretrain_data(
                 manifest=args.manifest, modalities=mods, bfile=args.bfile, bgen=args.bgen,
@@ -146,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = ModelSpec(backbone=args.backbone, method=args.method,
                          modalities={m: data.modalities[m].features.shape[1] for m in mods},
                          proj_dim=args.proj_dim, hidden=args.hidden_dim,
-                         genetic_layers=args.genetic_layers)
+                         genetic_layers=args.genetic_layers, dropout=dropout)
         cfg = TrainConfig(method=args.method, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, weight_decay=args.weight_decay,
                           temperature=args.temperature, alpha=args.alpha, seed=args.seed,

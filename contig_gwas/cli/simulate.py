@@ -42,6 +42,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="heritability of every latent trait (default: per-trait values)")
     p.add_argument("--n-polygenic", type=int, default=500,
                    help="polygenic background variants per trait")
+    p.add_argument("--pgs-noise", type=float, default=0.2,
+                   help="variance of the PGS estimation error, in trait-variance units (the "
+                   "external GWAS behind the PGS: 0 = true genetic values of the written "
+                   "variants; 1 = a small GWAS)")
     p.add_argument("--missing-rate", type=float, default=0.02, help="share of missing calls")
     p.add_argument("--n-genes", type=int, default=40, help="genes in the burden modality")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -58,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = dict(related_share=args.related_share, ancestry_b_share=args.ancestry_b_share,
                    n_causal=args.n_causal, causal_variance=args.causal_variance, h2=args.h2,
                    n_polygenic=args.n_polygenic, missing_rate=args.missing_rate,
-                   n_genes=args.n_genes)
+                   n_genes=args.n_genes, pgs_noise=args.pgs_noise)
     CohortParameters(seed=args.seed, n_individuals=args.n_individuals, n_snps=args.n_snps,
                      n_chromosomes=args.n_chromosomes, image_size=args.image_size,
                      **options).validate()

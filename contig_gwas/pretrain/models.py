@@ -14,7 +14,7 @@ Importing this module has no side effects and needs no training machinery.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import torch
@@ -146,13 +146,22 @@ class ProjectionHead(nn.Sequential):
 class GeneticEncoder(nn.Module):
     """MLP for one genetic modality: ``[Linear-ReLU-BatchNorm] x n_layers`` then a head.
 
+    ``dropout`` > 0 drops input features (and hidden units before the head) at that rate while
+    training: against the memorisation of individuals by a wide input (thousands of raw SNPs
+    identify every training individual). Dropout has no weights, so state dicts are the same
+    with and without it.
+
     Run it only on the individuals who have the modality (see :meth:`ContIGModel.forward`), so
     absent inputs never reach the BatchNorm statistics.
     """
 
     def __init__(self, n_features: int, *, hidden: int = 2048, n_layers: int = 1,
-                 proj_dim: int = 128) -> None:
+                 proj_dim: int = 128, dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise InputError(f"genetic dropout must be in [0, 1), got {dropout}")
+        self.input_dropout = nn.Dropout(dropout)
+        self.hidden_dropout = nn.Dropout(dropout)
         layers: list[nn.Module] = []
         d = n_features
         for _ in range(n_layers):
@@ -162,7 +171,7 @@ class GeneticEncoder(nn.Module):
         self.head = ProjectionHead(d, hidden, proj_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.mlp(x))
+        return self.head(self.hidden_dropout(self.mlp(self.input_dropout(x))))
 
 
 class ImageEncoder(nn.Module):
@@ -205,6 +214,7 @@ class ModelSpec:
     proj_dim: int = 128
     hidden: int = 2048
     genetic_layers: int = 1
+    dropout: dict[str, float] = field(default_factory=dict)  # modality -> genetic dropout
 
 
 class ContIGModel(nn.Module):
@@ -225,7 +235,8 @@ class ContIGModel(nn.Module):
         if spec.method == "contig":
             for m, n in spec.modalities.items():
                 self.genetic_encoders[m] = GeneticEncoder(
-                    n, hidden=spec.hidden, n_layers=spec.genetic_layers, proj_dim=spec.proj_dim)
+                    n, hidden=spec.hidden, n_layers=spec.genetic_layers, proj_dim=spec.proj_dim,
+                    dropout=spec.dropout.get(m, 0.0))
 
     def forward(self, images: torch.Tensor, genetics: Mapping[str, torch.Tensor],
                 masks: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

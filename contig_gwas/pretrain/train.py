@@ -2,7 +2,8 @@
 
 Adam (lr 1e-3, weight decay 1e-6) with a per-step cosine schedule, gradient accumulation,
 bfloat16 autocast on CUDA (``amp``), a validation loss every ``val_every`` epochs printed beside
-log(batch size) (the loss of random embeddings), and a checkpoint after every epoch.
+log(batch size) (the loss of random embeddings; for ContIG with several modalities also each
+modality's term, whose mean it is), and a checkpoint after every epoch.
 
 Determinism and resumption: the data order of epoch ``e`` comes from ``(seed, e)`` and torch's
 generator (augmentations, initialisation aside) is reseeded from ``(seed, e)`` at the start of
@@ -78,7 +79,9 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _step_loss(model: ContIGModel, batch, *, data: PretrainData, aug, cfg: TrainConfig,
-               contig_loss: ContIGLoss, simclr_loss: SimCLRLoss, device) -> torch.Tensor:
+               contig_loss: ContIGLoss, simclr_loss: SimCLRLoss, device,
+               terms: dict[str, list[float]] | None = None) -> torch.Tensor:
+    """The batch's loss; with ``terms``, each modality's ContIG term is appended to it."""
     images, idx, _ = batch
     images = images.to(device, non_blocking=True)
     ind = torch.from_numpy(data.image_individual[idx.numpy()])
@@ -91,14 +94,18 @@ def _step_loss(model: ContIGModel, batch, *, data: PretrainData, aug, cfg: Train
             return simclr_loss(v1, v2)
         genetics, masks = data.genetics(ind, device=device)
         out = model(aug(images), genetics, masks)
-        loss, _ = contig_loss(out, masks, ind.to(device))
+        loss, parts = contig_loss(out, masks, ind.to(device))
+        if terms is not None:
+            for m, v in parts.items():
+                terms.setdefault(m, []).append(float(v.detach()))
         return loss
 
 
-def evaluate(model: ContIGModel, *, data: PretrainData, cfg: TrainConfig, aug,
-             epoch: int) -> tuple[float, float]:
+def evaluate(model: ContIGModel, *, data: PretrainData, cfg: TrainConfig, aug, epoch: int,
+             terms: dict[str, float] | None = None) -> tuple[float, float]:
     """Mean validation loss over full batches (eval mode) and the loss of random embeddings
-    for that batch size: log(B) for ContIG, log(2B - 1) for SimCLR."""
+    for that batch size: log(B) for ContIG, log(2B - 1) for SimCLR. With ``terms`` (ContIG),
+    each modality's mean validation term is stored in it (the loss is their mean)."""
     device = torch.device(cfg.device)
     val = data.images_of("val")
     if len(val) < 2:
@@ -110,14 +117,17 @@ def evaluate(model: ContIGModel, *, data: PretrainData, cfg: TrainConfig, aug,
     sloss = SimCLRLoss(temperature=cfg.temperature)
     model.eval()
     total, n = 0.0, 0
+    parts: dict[str, list[float]] = {}
     torch.manual_seed(epoch_seed(cfg.seed, 0))    # same validation views every epoch
     with torch.no_grad():
         for batch in loader:
             loss = _step_loss(model, batch, data=data, aug=aug, cfg=cfg, contig_loss=closs,
-                              simclr_loss=sloss, device=device)
+                              simclr_loss=sloss, device=device, terms=parts)
             total += float(loss.detach())
             n += 1
     model.train()
+    if terms is not None:
+        terms.update({m: float(np.mean(v)) for m, v in parts.items()})
     return total / max(n, 1), math.log(2 * bs - 1 if cfg.method == "simclr" else bs)
 
 
@@ -187,17 +197,21 @@ def fit(*, model: ContIGModel, data: PretrainData, cfg: TrainConfig, out_dir: st
         bar.close()
         opt.zero_grad(set_to_none=True)
         val_loss, logb = math.nan, math.nan
+        val_terms: dict[str, float] = {}
         if cfg.val_every > 0 and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
             # SimCLR needs two different views; ContIG is validated on un-augmented images
             val_loss, logb = evaluate(model, data=data, cfg=cfg, epoch=epoch,
-                                      aug=aug if cfg.method == "simclr" else plain)
+                                      aug=aug if cfg.method == "simclr" else plain,
+                                      terms=val_terms)
         rec = EpochRecord(epoch=epoch, train_loss=float(np.mean(losses)) if losses else math.nan,
                           val_loss=val_loss, random_loss=logb, lr=opt.param_groups[0]["lr"],
                           seconds=time.perf_counter() - t0, images=n_img, data_wait_s=wait)
         result.history.append(rec)
         ref = "log(2B-1)" if cfg.method == "simclr" else "log(batch size)"
+        per = (" (" + ", ".join(f"{m} {v:.4f}" for m, v in val_terms.items()) + ")"
+               if len(val_terms) > 1 else "")
         log.info(f"epoch {epoch}/{cfg.epochs}: train loss {rec.train_loss:.4f}, validation loss "
-                 f"{val_loss:.4f} vs {ref} {logb:.4f} (random embeddings); "
+                 f"{val_loss:.4f}{per} vs {ref} {logb:.4f} (random embeddings); "
                  f"{rec.seconds:.1f} s, {n_img / max(rec.seconds, 1e-9):.1f} images/s, "
                  f"data wait {100 * wait / max(rec.seconds, 1e-9):.1f}%")
         if not math.isnan(val_loss) and val_loss < result.best_val_loss:

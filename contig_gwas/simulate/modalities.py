@@ -2,7 +2,11 @@
 
 - Polygenic scores: for each latent trait, ``PGS = sum_j betahat_j x_j`` over the written
   variants, where ``betahat`` = the true effect + the estimation error of an external GWAS
-  (``TraitEffects.pgs_noise``); standardised to mean 0, SD 1.
+  (``TraitEffects.pgs_noise``, total variance ``pgs_noise``, default 0.2 of the trait variance:
+  a well-powered external GWAS); standardised to mean 0, SD 1. With the default heritabilities
+  a PGS correlates about 0.55-0.77 with its image trait (``truth.json``:
+  ``pgs.correlation_with_trait``), the information that ContIG's PGS encoder can align images
+  with.
 - Gene burdens: genes are intervals on the simulated chromosomes; an individual carries a gene
   (1) when it has at least one rare allele (founder MAF < ``maf_min``) inside it. Rare sites are
   not in the written genotype files (as exome burdens beside array genotypes). A few genes

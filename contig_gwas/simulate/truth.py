@@ -33,7 +33,7 @@ class CohortParameters:
     missing_rate: float = 0.02
     n_genes: int = 40
     burden_effect: float = 0.6
-    pgs_noise: float = 1.0
+    pgs_noise: float = 0.2
     pgs_absent: float = 0.05
     burden_absent: float = 0.15
     no_image_share: float = 0.08
@@ -62,6 +62,7 @@ class CohortParameters:
              f"--missing-rate must be in [0, 0.2], got {p.missing_rate}"),
             (p.n_genes >= 5, f"--n-genes must be at least 5, got {p.n_genes}"),
             (p.n_polygenic >= 0, f"--n-polygenic must be non-negative, got {p.n_polygenic}"),
+            (0 <= p.pgs_noise <= 100, f"--pgs-noise must be in [0, 100], got {p.pgs_noise}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -216,7 +217,10 @@ def write_outputs(*, out: Path, p: CohortParameters, iid: np.ndarray, ped, demo,
                        "liability_weights_sd": cov.GRADE_WEIGHTS, "age_per_sd": cov.GRADE_AGE,
                        "thresholds": list(cov.GRADE_CUTS)},
         "pgs": {"file": "pgs.tsv", "columns": [f"PGS_{t}" for t in names],
-                "estimation_noise_variance": p.pgs_noise, "n_absent": int(no_pgs.sum())},
+                "estimation_noise_variance": p.pgs_noise, "n_absent": int(no_pgs.sum()),
+                "correlation_with_trait": {
+                    t: _r(np.corrcoef(pgs[:, k], latent.values[t].to_numpy())[0, 1], 4)
+                    for k, t in enumerate(names)}},
         "burden": {"file": "burden.tsv", "n_absent": int(no_burden.sum()),
                    "genes": [{"gene": g.gene, "chromosome": int(g.chromosome),
                               "start": int(g.start), "end": int(g.end),
