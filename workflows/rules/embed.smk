@@ -23,7 +23,8 @@ rule embed:
         CONDA_ENV
     shell:
         "contig-embed --checkpoint {params.checkpoint} --manifest {input.manifest} "
-        "{params.covar} {params.args} --out {params.prefix} --overwrite > {log} 2>&1"
+        "{params.covar} {params.args} --threads {threads} --out {params.prefix} --overwrite "
+        "> {log} 2>&1"
 
 
 rule phenotypes:

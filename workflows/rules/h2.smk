@@ -22,4 +22,4 @@ rule h2:
         CONDA_ENV
     shell:
         "contig-h2 --bfile {params.grm} --pheno {input.pheno} --covar {input.covariates} "
-        "{params.args} --out {params.prefix} --overwrite > {log} 2>&1"
+        "{params.args} --threads {threads} --out {params.prefix} --overwrite > {log} 2>&1"

@@ -18,5 +18,5 @@ rule pretrain:
     conda:
         CONDA_ENV
     shell:
-        "contig-pretrain --manifest {input.manifest} {params.args} --no-progress "
+        "contig-pretrain --manifest {input.manifest} {params.args} --threads {threads} --no-progress "
         "--out {params.out} --overwrite > {log} 2>&1"
