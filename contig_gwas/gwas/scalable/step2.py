@@ -9,8 +9,9 @@ as in the exact mode) and phenotype ``p`` with step-1 ``u = Pi_{-c} y_p``:
     se^2 = RSS / (N - D - 1) / x'Pi x,   t = beta / se,  p from Student's t(N - D - 1),
 
 the exact mode's statistic (``association``) with ``x' Pi x`` calibrated instead of computed.
-A block of ``B`` variants costs two matrix products, ``G' U_c`` (N x B x P) and ``G' Q``
-(N x B x D), shared by all phenotypes of the group; memory ``8 N (B + C P)`` bytes.
+A block of ``B`` variants costs one matrix product ``G' [U_c Q 1]`` (N x B x (P + D + 1)),
+shared by all phenotypes of the group, and one pass for the column sums of squares; memory
+``8 N (B + C P)`` bytes.
 
 Reference: Loh P-R et al. (2015) Nat Genet 47:284-290, Online Methods "BOLT-LMM-inf".
 """
