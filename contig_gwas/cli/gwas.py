@@ -7,7 +7,8 @@ Command line (PLINK2 / REGENIE conventions)::
                 [--remove FILE] [--chr LIST] [--range CHR:START-END] [--maf X] [--geno X]
                 [--hwe P] [--info X] [--grm-bfile PREFIX] [--no-loco] [--linear]
                 [--reml | --ml] [--mode exact|scalable|auto] [--step1-out FILE]
-                [--step1-in FILE] [--threads N] [--block-size K] [--overwrite] --out PREFIX
+                [--step1-in FILE] [--step1-only] [--threads N] [--block-size K] [--overwrite]
+                --out PREFIX
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="scalable mode: save step 1 (LOCO solutions, variance components)")
     p.add_argument("--step1-in", metavar="FILE.npz",
                    help="scalable mode: reuse a saved step 1 and run step 2 only")
+    p.add_argument("--step1-only", action="store_true",
+                   help="scalable mode: fit step 1, save it (--step1-out) and test nothing; "
+                   "then scatter step 2 over chunks with --step1-in")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads")
     p.add_argument("--block-size", type=int, default=1000,
                    help="variants per block (and per resumable chunk)")
@@ -129,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            reml=args.reml, block_size=args.block_size, threads=args.threads,
                            overwrite=args.overwrite, progress=not args.no_progress)
         mode = _choose_mode(args)
-        if (args.step1_out or args.step1_in) and mode != "scalable":
-            raise InputError("--step1-out/--step1-in go with --mode scalable")
+        if (args.step1_out or args.step1_in or args.step1_only) and mode != "scalable":
+            raise InputError("--step1-out/--step1-in/--step1-only go with --mode scalable")
         if args.linear:
             log.info("model: ordinary least squares with covariates (--linear, PLINK2 --glm "
                      "semantics); t test with N - D - 1 degrees of freedom")
@@ -148,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if mode == "scalable" and not args.linear:
             from ..gwas.scalable.engine import run_gwas_scalable
             summary = run_gwas_scalable(opts, log=log, step1_out=args.step1_out,
-                                        step1_in=args.step1_in)
+                                        step1_in=args.step1_in, step1_only=args.step1_only)
         else:
             summary = run_gwas(opts, log=log)
         for name, path in summary.sumstats.items():

@@ -150,7 +150,7 @@ def _qc(calls: np.ndarray | None, block, qc_opts: dict):
 
 def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
                       step1_out: str | None = None, step1_in: str | None = None,
-                      settings: Step1Settings | None = None,
+                      settings: Step1Settings | None = None, step1_only: bool = False,
                       fail_after_chunks: int | None = None) -> GwasSummary:
     """Run the scalable (BOLT-LMM-inf) association scan described by ``options``.
 
@@ -160,6 +160,8 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
         step1_out: save the step-1 results there (.npz).
         step1_in: reuse step-1 results saved by an earlier run (checked against this run).
         settings: step-1 numerical settings.
+        step1_only: fit step 1, save it to ``step1_out`` and test no variant (a cluster fits
+            step 1 in one job, then scatters step 2 with ``step1_in``).
         fail_after_chunks: testing hook, as in the exact engine.
     Raises:
         InputError for bad input (nothing is left behind but the log).
@@ -184,6 +186,8 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
                     "(stochastic Lanczos quadrature); use --mode exact for maximum likelihood")
     if step1_in and step1_out:
         raise InputError("--step1-in and --step1-out: give one (step 1 is either fitted or reused)")
+    if step1_only and not step1_out:
+        raise InputError("--step1-only needs --step1-out FILE (where step 1 is saved)")
     inp = prepare_inputs(o, log)
     source, groups = inp.source, inp.groups
     chrom = source.variants["chromosome"].to_numpy()
@@ -200,6 +204,8 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
                              f"variants on at least two chromosomes, found "
                              f"{np.unique(gchrom).tolist()}; use --no-loco (or --grm-bfile "
                              f"with genome-wide genotypes)")
+    if step1_only:
+        return _step1_only(inp, o, s, log, step1_out=step1_out, t_start=t_start)
     names = [n for g in groups for n in g.names]
     paths = output_paths(o.out, names)
     null_path = f"{o.out}.nullmodel.tsv"
@@ -265,6 +271,26 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
                       qc_removed=qc_removed, paths=paths, null_path=null_path,
                       n_counts=inp.n_counts, resumed=len(done), timings=timings,
                       t_start=t_start, log=log)
+
+
+def _step1_only(inp: GwasInputs, o: GwasOptions, s: Step1Settings, log: RunLog, *,
+                step1_out: str, t_start: float) -> GwasSummary:
+    """Fit step 1 of every group and save it to ``step1_out`` (written atomically)."""
+    from threadpoolctl import threadpool_limits
+
+    refuse_to_overwrite([step1_out], overwrite=o.overwrite)
+    groups = inp.groups
+    with threadpool_limits(limits=o.threads):
+        t = time.perf_counter()
+        fits = _fit(inp, o, s, log)
+        save_step1(step1_out, fits=fits, iids=[inp.iid[g.rows] for g in groups],
+                   Ys=[g.Y for g in groups], Xs=[g.X for g in groups],
+                   covariate_names=[g.covariate_names for g in groups], loco=o.loco, settings=s)
+    log.info(f"step 1 saved to {step1_out}; no variant tested (--step1-only)")
+    timings = {"step 1": time.perf_counter() - t, "total": time.perf_counter() - t_start}
+    return GwasSummary(sumstats={}, nullmodel=None, lambda_gc={}, n_variants_tested=0,
+                       qc_removed={k: 0 for k in QC_REASONS}, n_individuals=inp.n_counts,
+                       resumed_chunks=0, timings=timings)
 
 
 def _fit(inp: GwasInputs, o: GwasOptions, s: Step1Settings,
