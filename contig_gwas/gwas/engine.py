@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..io.genotypes import variant_selection
 from ..outputs import refuse_to_overwrite
 from ..runlog import NullLog, RunLog
 from .chunks import ChunkStore, file_signature
@@ -122,9 +123,7 @@ def _chunks(sel: np.ndarray, chrom: np.ndarray, block_size: int) -> list[np.ndar
 
 
 def _read(source, rows: np.ndarray, idx: np.ndarray):
-    if len(idx) and idx[-1] - idx[0] == len(idx) - 1:
-        return source.read(samples=rows, variants=slice(int(idx[0]), int(idx[-1]) + 1))
-    return source.read(samples=rows, variants=idx)
+    return source.read(samples=rows, variants=variant_selection(idx))
 
 
 def run_gwas(options: GwasOptions, *, log: RunLog | None = None,

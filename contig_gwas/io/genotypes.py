@@ -59,6 +59,14 @@ class GenotypeSource(Protocol):
                     block_size: int = 1000) -> Iterator[GenotypeBlock]: ...
 
 
+def variant_selection(idx: np.ndarray) -> np.ndarray | slice:
+    """``idx`` as a slice when it is a contiguous ascending range (both readers read slices
+    fastest), else unchanged."""
+    if len(idx) and idx[-1] - idx[0] == len(idx) - 1:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
 def _iter_blocks(source: "GenotypeSource", *, samples, variants, block_size: int):
     if block_size < 1:
         raise InputError(f"block size must be positive, got {block_size}")
@@ -67,11 +75,7 @@ def _iter_blocks(source: "GenotypeSource", *, samples, variants, block_size: int
     variants = np.asarray(variants, dtype=np.int64)
     for a in range(0, len(variants), block_size):
         idx = variants[a:a + block_size]
-        # contiguous index ranges read as slices (fast in both readers)
-        if len(idx) and idx[-1] - idx[0] == len(idx) - 1:
-            block = source.read(samples=samples, variants=slice(int(idx[0]), int(idx[-1]) + 1))
-        else:
-            block = source.read(samples=samples, variants=idx)
+        block = source.read(samples=samples, variants=variant_selection(idx))
         block.start = int(idx[0]) if len(idx) else 0
         yield block
 

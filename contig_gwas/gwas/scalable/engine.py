@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError
+from ...io.genotypes import variant_selection
 from ...outputs import atomic_path, refuse_to_overwrite
 from ...runlog import NullLog, RunLog
 from ..association import impute_block, impute_calls
@@ -128,7 +129,7 @@ def _read_blocks(src, rows: np.ndarray, variants: np.ndarray, block_size: int):
     hard = hasattr(src, "read_calls")
     for a in range(0, len(variants), block_size):
         idx = variants[a:a + block_size]
-        sel = slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] == len(idx) - 1 else idx
+        sel = variant_selection(idx)
         if hard:
             yield idx, src.read_calls(samples=rows, variants=sel), None
         else:

@@ -48,19 +48,26 @@ def encode_block(dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     mean = np.where(n_ok > 0, np.nansum(d, axis=0, dtype=np.float64) / safe_n, 0.0)
     sq = np.nansum(np.square(d, dtype=np.float64) if d.dtype != np.float32 else d * d, axis=0,
                    dtype=np.float64)
-    var = np.where(n_ok > 0, np.maximum(sq / safe_n - mean * mean, 0.0), 0.0)
-    sd = np.sqrt(var)
-    ok = sd > 1e-6 * max(1.0, float(np.max(sd, initial=0.0)))
     scaled = d * np.float32(CODE_SCALE)
     np.rint(scaled, out=scaled)
     if miss.any():
         scaled = np.where(miss, np.rint(mean * CODE_SCALE).astype(scaled.dtype)[None, :], scaled)
     codes = np.clip(scaled, 0, 255).astype(np.uint8)
+    return (codes,) + _coefficients(n_ok=n_ok, mean=mean, mean_sq=sq / safe_n)
+
+
+def _coefficients(*, n_ok: np.ndarray, mean: np.ndarray, mean_sq: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``a``, ``b`` and ``ss`` of ``encode_block`` from the calls, mean and mean square of each
+    variant's non-missing dosages (monomorphic variants: ``a = b = ss = 0``)."""
+    var = np.where(n_ok > 0, np.maximum(mean_sq - mean * mean, 0.0), 0.0)
+    sd = np.sqrt(var)
+    ok = sd > 1e-6 * max(1.0, float(np.max(sd, initial=0.0)))
     safe = np.where(ok, sd, 1.0)
     a = np.where(ok, 1.0 / (CODE_SCALE * safe), 0.0).astype(np.float32)
     b = np.where(ok, -mean / safe, 0.0).astype(np.float32)
     ss = np.where(ok, n_ok, 0).astype(np.float64)
-    return codes, a, b, ss
+    return a, b, ss
 
 
 def default_block(n: int) -> int:
@@ -85,18 +92,11 @@ def encode_calls(calls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     n_ok = g.shape[0] - np.count_nonzero(miss, axis=0)
     safe_n = np.maximum(n_ok, 1)
     mean = np.where(n_ok > 0, (n1 + 2.0 * n2) / safe_n, 0.0)
-    var = np.where(n_ok > 0, np.maximum((n1 + 4.0 * n2) / safe_n - mean * mean, 0.0), 0.0)
-    sd = np.sqrt(var)
-    ok = sd > 1e-6 * max(1.0, float(np.max(sd, initial=0.0)))
     codes = _LUT[g.view(np.uint8)]
     if n_ok.min(initial=g.shape[0]) < g.shape[0]:
         fill = np.clip(np.rint(mean * CODE_SCALE), 0, 255).astype(np.uint8)
         codes[miss] = np.broadcast_to(fill, codes.shape)[miss]
-    safe = np.where(ok, sd, 1.0)
-    a = np.where(ok, 1.0 / (CODE_SCALE * safe), 0.0).astype(np.float32)
-    b = np.where(ok, -mean / safe, 0.0).astype(np.float32)
-    ss = np.where(ok, n_ok, 0).astype(np.float64)
-    return codes, a, b, ss
+    return (codes,) + _coefficients(n_ok=n_ok, mean=mean, mean_sq=(n1 + 4.0 * n2) / safe_n)
 
 
 @dataclass
