@@ -157,9 +157,9 @@ def impute_calls(calls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     n_ok = g.shape[0] - np.count_nonzero(miss, axis=0)
     G = g.astype(np.float64)
     if n_ok.min(initial=g.shape[0]) < g.shape[0]:
-        G[miss] = 0.0
+        np.copyto(G, 0.0, where=miss)
         mean = G.sum(axis=0) / np.maximum(n_ok, 1)
-        G[miss] = np.broadcast_to(mean, G.shape)[miss]
+        np.copyto(G, np.broadcast_to(mean, G.shape), where=miss)
     else:
         mean = G.mean(axis=0) if g.shape[0] else np.zeros(g.shape[1])
     return G, mean / 2.0, n_ok

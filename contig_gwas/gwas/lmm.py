@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .association import AssociationResult, GroupModel, associate_block, impute_block, \
     prepare_group
@@ -36,8 +36,8 @@ def lambda_gc(neg_log10_p: np.ndarray) -> float:
     nlp = nlp[np.isfinite(nlp)]
     if len(nlp) == 0:
         return float("nan")
-    chi2 = stats.chi2.isf(np.power(10.0, -np.median(nlp)), 1)
-    return float(chi2 / stats.chi2.ppf(0.5, 1))
+    chi2 = special.chdtri(1, np.power(10.0, -np.median(nlp)))
+    return float(chi2 / special.chdtri(1, 0.5))
 
 
 @dataclass

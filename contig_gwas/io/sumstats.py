@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from ..errors import InputError
 from ..outputs import atomic_path
@@ -30,14 +30,15 @@ def neg_log10_p_chi2(chi2: np.ndarray, *, df: float = 1.0) -> np.ndarray:
     """-log10 of the upper tail of a chi-square(df), without underflow.
 
     For df = 1, log p = log 2 + log Phi(-sqrt(chi2)) (``log_ndtr`` is accurate far into the
-    tail); otherwise scipy's ``logsf``, with the leading term of the incomplete-gamma asymptote
+    tail); otherwise the log of scipy's ``chdtrc`` (chi2.sf), with the leading term of the incomplete-gamma asymptote
     log Gamma(a, x) / Gamma(a) ~ (a - 1) log x - x - log Gamma(a) where it underflows.
     """
     x = np.asarray(chi2, dtype=np.float64)
     if df == 1:
         logp = np.log(2.0) + special.log_ndtr(-np.sqrt(np.maximum(x, 0.0)))
     else:
-        logp = stats.chi2.logsf(x, df)
+        with np.errstate(divide="ignore"):
+            logp = np.log(special.chdtrc(df, x))
         bad = ~np.isfinite(logp) & (x > 0)
         a, h = df / 2.0, x[bad] / 2.0
         logp[bad] = (a - 1) * np.log(h) - h - special.gammaln(a)
@@ -47,16 +48,20 @@ def neg_log10_p_chi2(chi2: np.ndarray, *, df: float = 1.0) -> np.ndarray:
 def neg_log10_p_t(t: np.ndarray, *, dof: np.ndarray | float) -> np.ndarray:
     """-log10 of the two-sided p-value of a t statistic, without underflow.
 
-    Where scipy's ``logsf`` underflows, the tail is f(t) (dof + t^2) / (dof t) (its leading
+    The upper tail is scipy's ``stdtr(dof, -t)`` (what ``scipy.stats.t.sf`` computes, without
+    importing scipy.stats, 0.8 s); where it underflows, f(t) (dof + t^2) / (dof t) (its leading
     asymptotic term), f the t density.
     """
     t = np.abs(np.asarray(t, dtype=np.float64))
     dof = np.broadcast_to(np.asarray(dof, dtype=np.float64), t.shape)
-    logsf = stats.t.logsf(t, dof)
+    with np.errstate(divide="ignore"):
+        logsf = np.log(special.stdtr(dof, -t))
     bad = ~np.isfinite(logsf) & (t > 0)
     if np.any(bad):
         tb, vb = t[bad], dof[bad]
-        logsf[bad] = stats.t.logpdf(tb, vb) + np.log((vb + tb ** 2) / (vb * tb))
+        logpdf = (special.gammaln((vb + 1) / 2) - special.gammaln(vb / 2)
+                  - 0.5 * np.log(vb * np.pi) - (vb + 1) / 2 * np.log1p(tb ** 2 / vb))
+        logsf[bad] = logpdf + np.log((vb + tb ** 2) / (vb * tb))
     return -(logsf + np.log(2.0)) / _LN10
 
 

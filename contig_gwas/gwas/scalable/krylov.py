@@ -17,7 +17,7 @@ active columns ``cols`` together, so one pass over the genotypes serves all of t
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -36,12 +36,14 @@ class CGResult:
         n_iter: iterations per column, shape (k,).
         rel_residual: final ``|r| / |b|`` per column, shape (k,).
         converged: shape (k,).
+        residual: final ``b - (A + delta) x`` (as updated by the recurrence), shape (N, k).
     """
 
     x: np.ndarray
     n_iter: np.ndarray
     rel_residual: np.ndarray
     converged: np.ndarray
+    residual: np.ndarray | None = None
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -52,25 +54,35 @@ def _bar(total: int, desc: str, progress: bool):
 
 
 def batched_cg(apply: Apply, B: np.ndarray, *, delta: np.ndarray, tol: float = 1e-6,
-               max_iter: int = 500, progress: bool = False, desc: str = "CG") -> CGResult:
+               max_iter: int = 500, x0: np.ndarray | None = None,
+               r0: np.ndarray | None = None, progress: bool = False,
+               desc: str = "CG") -> CGResult:
     """Solve ``(A_i + delta_i I) x_i = b_i`` for every column.
 
     Args:
         apply: ``apply(P, cols)`` returns ``A_i P[:, j]`` for ``i = cols[j]``, shape (N, len(cols)).
         B: right-hand sides, shape (N, k).
         delta: shifts, shape (k,).
-        tol: relative residual at which a column stops.
+        tol: relative residual ``|b - (A + delta) x| / |b|`` at which a column stops.
         max_iter: iteration limit.
+        x0: starting solutions, shape (N, k) (default zero).
+        r0: their residuals ``b - (A + delta) x0`` when the caller knows them (else one more
+            operator application computes them).
     """
     B = np.asarray(B, dtype=np.float64)
     n, k = B.shape
     delta = np.broadcast_to(np.asarray(delta, dtype=np.float64), (k,))
-    X = np.zeros_like(B)
-    R = B.copy()
+    bnorm = np.sqrt((B * B).sum(axis=0))
+    bnorm[bnorm == 0] = 1.0
+    if x0 is None:
+        X = np.zeros_like(B)
+        R = B.copy()
+    else:
+        X = np.array(x0, dtype=np.float64)
+        R = (np.array(r0, dtype=np.float64) if r0 is not None
+             else B - apply(X, np.arange(k)) - delta * X)
     P = R.copy()
     rs = (R * R).sum(axis=0)
-    bnorm = np.sqrt(rs)
-    bnorm[bnorm == 0] = 1.0
     active = np.sqrt(rs) > tol * bnorm
     n_iter = np.zeros(k, dtype=np.int64)
     with _bar(max_iter, desc, progress) as bar:
@@ -90,7 +102,7 @@ def batched_cg(apply: Apply, B: np.ndarray, *, delta: np.ndarray, tol: float = 1
             active[cols] = np.sqrt(rs_new) > tol * bnorm[cols]
             bar.update(1)
     rel = np.sqrt(rs) / bnorm
-    return CGResult(x=X, n_iter=n_iter, rel_residual=rel, converged=rel <= tol)
+    return CGResult(x=X, n_iter=n_iter, rel_residual=rel, converged=rel <= tol, residual=R)
 
 
 @dataclass
@@ -102,12 +114,30 @@ class Quadrature:
         weight: weights summing to 1, list of arrays.
         norm2: ``|b|^2`` per column, shape (k,).
         n_iter: Lanczos steps per column, shape (k,).
+        alpha, beta: the tridiagonal ``T_i`` per column (lists of arrays).
+        basis: Lanczos vectors of the columns kept (``keep``), column -> (N, steps) array.
     """
 
     theta: list[np.ndarray]
     weight: list[np.ndarray]
     norm2: np.ndarray
     n_iter: np.ndarray
+    alpha: list[np.ndarray] = field(default_factory=list)
+    beta: list[np.ndarray] = field(default_factory=list)
+    basis: dict = field(default_factory=dict)
+
+    def solve(self, i: int, delta: float) -> np.ndarray:
+        """``(A_i + delta I)^-1 b_i`` from the kept Lanczos vectors of column ``i``
+        (``|b| V (T + delta I)^-1 e_1``, the conjugate-gradient iterate of the same step)."""
+        from scipy.linalg import solve_banded
+
+        V = self.basis[i]
+        a, b = self.alpha[i][:V.shape[1]], self.beta[i][:V.shape[1] - 1]
+        band = np.zeros((3, len(a)))
+        band[0, 1:], band[1], band[2, :-1] = b, a + delta, b
+        e1 = np.zeros(len(a))
+        e1[0] = 1.0
+        return np.sqrt(self.norm2[i]) * (V @ solve_banded((1, 1), band, e1))
 
     def quad(self, i: int, f: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """``b_i' f(A_i) b_i`` (``f`` may broadcast over a trailing grid axis)."""
@@ -130,8 +160,8 @@ def _tridiag_nodes(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.
 
 def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
                     tol: np.ndarray | float = 1e-6, ref_delta: np.ndarray | float = 0.1,
-                    check_every: int = 2, progress: bool = False,
-                    desc: str = "Lanczos") -> Quadrature:
+                    check_every: int = 2, keep: np.ndarray | None = None,
+                    progress: bool = False, desc: str = "Lanczos") -> Quadrature:
     """Lanczos on every column; a column stops when its ``b'(A + ref_delta)^-1 b`` moves by
     less than ``tol`` (relative) over ``check_every`` steps, or when it reaches an invariant
     subspace.
@@ -141,6 +171,8 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
         B: starting vectors, shape (N, k).
         tol: relative tolerance, scalar or shape (k,) (a column of its own accuracy).
         ref_delta: smallest shift the caller will evaluate, scalar or shape (k,).
+        keep: columns whose Lanczos vectors are kept for ``Quadrature.solve`` (memory
+            ``8 N`` bytes a column and step).
     """
     B = np.asarray(B, dtype=np.float64)
     n, k = B.shape
@@ -155,11 +187,15 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
     last = np.full(k, np.nan)
     active = nrm > 0
     bprev = np.zeros(k)
+    kept = {int(i): [] for i in (keep if keep is not None else [])}
     with _bar(max_iter, desc, progress) as bar:
         for it in range(max_iter):
             cols = np.flatnonzero(active)
             if len(cols) == 0:
                 break
+            for i in cols:
+                if int(i) in kept:
+                    kept[int(i)].append(V[:, i].copy())
             v = V[:, cols]
             w = apply(v, cols) - bprev[cols] * Vprev[:, cols]
             a = (v * w).sum(axis=0)
@@ -184,12 +220,16 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
                         active[i] = False
                     last[i] = q
             bar.update(1)
-    theta, weight = [], []
+    theta, weight, al_out, be_out = [], [], [], []
     for i in range(k):
         al = np.array(alphas[i]) if alphas[i] else np.zeros(1)
         be = np.array(betas[i][:len(al) - 1])
         th, wt = _tridiag_nodes(al, be)
         theta.append(th)
         weight.append(wt)
+        al_out.append(al)
+        be_out.append(be)
+    basis = {i: np.column_stack(v) for i, v in kept.items() if v}
     return Quadrature(theta=theta, weight=weight, norm2=norm2,
-                      n_iter=np.array([len(a) for a in alphas]))
+                      n_iter=np.array([len(a) for a in alphas]), alpha=al_out, beta=be_out,
+                      basis=basis)

@@ -16,19 +16,23 @@ projection is ``Pi = P (A + delta I)^+ P``, so everything is solved in the compl
    trace ``tr A = N - tr(Q'KQ)`` is exact); ``delta`` maximises ``l`` over a grid refined by
    Brent's method. One ``delta`` per phenotype from all model variants, as BOLT-LMM.
 2. Calibration of the step-2 statistic (BOLT-LMM-inf's, Loh et al. 2015, Supplementary Note
-   section 2): in a second Lanczos batch after the REML (converged at the smallest fitted
-   shift, not the whole search range), ``n_calibration`` random model variants ``x`` give
-   the exact ``x' Pi_{-c} x`` under their own leave-one-chromosome-out kernel for every
-   phenotype's ``delta``; step 2 uses ``x' Pi_{-c} x ~ rho_p * |P x|^2`` with ``rho_p`` the mean
-   ratio (no conjugate-gradient solve per tested variant).
+   section 2), in the same Lanczos batch (the same passes over the genotypes):
+   ``n_calibration`` random model variants ``x`` give the exact ``x' Pi_{-c} x`` under their
+   own leave-one-chromosome-out kernel for every phenotype's ``delta``; step 2 uses
+   ``x' Pi_{-c} x ~ rho_p * |P x|^2`` with ``rho_p`` the mean ratio (no conjugate-gradient
+   solve per tested variant).
 3. LOCO solves: ``u_{c,p} = Pi_{-c} y_p`` for every left-out chromosome ``c`` and phenotype
    ``p`` by one batched conjugate-gradient run with ``C * P`` right-hand sides (each its own
-   chromosome and shift). Step 2 needs only ``u`` and ``y_p' Pi_{-c} y_p``.
+   chromosome and shift), to BOLT-LMM's tolerance 5e-4. With one ``delta`` per phenotype they
+   start from the genome-wide solution (from the phenotype's kept Lanczos vectors, no solve)
+   with its exact LOCO residual (one pass for every chromosome's share ``Z_c Z_c' u``):
+   leaving one chromosome of many out moves the solution little, so 2 to 3 iterations
+   replace 5 to 8. Step 2 needs only ``u`` and ``y_p' Pi_{-c} y_p``.
 
-Cost: ``4 N M1 (P + n_probes + n_calibration) I_L + 4 N M1 C P I_CG`` flops (``I`` the
-iterations, typically 10 to 40), one read of the 8-bit codes per iteration. Memory:
-``N M1`` bytes of codes plus ``8 N (6 C P + 4 (P + n_probes + n_calibration))`` bytes of
-vectors plus ``4 N * block`` for the standardised block.
+Cost: ``4 N M1 (P + n_probes + n_calibration) I_L + 4 N M1 (P + C P I_CG)`` flops (``I`` the
+iterations, 5 to 8 and 2 to 3 in the benchmarks), one read of the 8-bit codes per iteration.
+Memory: ``N M1`` bytes of codes plus ``8 N (9 C P + 4 (P + n_probes + n_calibration) + P I_L)``
+bytes of vectors plus ``4 N * block`` for the standardised block.
 
 References: Loh P-R et al. (2015) Nat Genet 47:284-290 (BOLT-LMM); Patterson and Thompson
 (1971) Biometrika 58:545 (REML); Ubaru, Chen and Saad (2017) SIAM J Matrix Anal Appl 38:1075
@@ -61,7 +65,9 @@ class Step1Settings:
             a change of -log10 p below 1e-3 against 1e-6 in the benchmarks).
         lanczos_tol: relative change of the quadrature at which a phenotype's Lanczos column
             stops (its restricted likelihood).
-        lanczos_tol_aux: the same for the probe and calibration columns, whose own sampling
+        lanczos_tol_calibration: the same for the calibration variants (their ratio's spread
+            over variants, 0.1-0.3% in the benchmarks, is larger).
+        lanczos_tol_aux: the same for the probe columns, whose own sampling
             error (stochastic trace, ratio over sampled variants) is far larger.
         max_iter: iteration limit of both solvers.
         h2_bounds: range searched for the REML h2 (``delta = (1 - h2) / h2``).
@@ -78,9 +84,10 @@ class Step1Settings:
 
     n_probes: int = 20
     n_calibration: int = 30
-    cg_tol: float = 1e-4
-    lanczos_tol: float = 1e-7
+    cg_tol: float = 5e-4
+    lanczos_tol: float = 1e-5
     lanczos_tol_aux: float = 1e-4
+    lanczos_tol_calibration: float = 1e-3
     max_iter: int = 300
     h2_bounds: tuple[float, float] = (1e-4, 0.99)
     seed: int = 1
@@ -167,6 +174,26 @@ def _reml(quad, i_y: int, probes: range, *, n_eff: int, trace_a: float,
     return float(np.exp(x)), float(loglik(x)[0]), int(res.nfev) + len(grid)
 
 
+def _loco_start(genotypes: Step1Genotypes, ty: np.ndarray, u: np.ndarray, delta: np.ndarray,
+                loco_codes: np.ndarray, proj) -> tuple[np.ndarray, np.ndarray]:
+    """Starting solutions of the LOCO solves (shared variance components): the genome-wide
+    solution ``u ~ (A + delta)^-1 ty`` of every phenotype (from the REML Lanczos vectors) and,
+    from one pass giving every chromosome's share ``T_c = Z_c Z_c' u``, the exact residuals of
+    ``u`` under each LOCO operator, ``ty - delta u - s_c P (sum_j T_j - T_c)``. Leaving out one
+    chromosome of many changes the solution little, so conjugate gradients from ``u`` stop
+    after a few iterations where ``C P`` solves from zero need the full count."""
+    p = ty.shape[1]
+    T = genotypes.chromosome_times(u)                                  # (C, N, P)
+    total = T.sum(axis=0)
+    order = {ch: i for i, ch in enumerate(genotypes.chromosomes())}
+    x0 = np.tile(u, (1, len(loco_codes)))
+    r0 = np.empty_like(x0)
+    for i, ch in enumerate(loco_codes):
+        r0[:, i * p:(i + 1) * p] = ty - delta * u - genotypes.scale(int(ch)) * proj(
+            total - T[order[int(ch)]])
+    return x0, r0
+
+
 def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names: list[str],
               loco: bool = True, settings: Step1Settings | None = None,
               progress: bool = False) -> Step1Fit:
@@ -204,25 +231,35 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
     vc_codes = loco_codes if (loco and per_loco) else np.array([0])
     r_vc = len(vc_codes)
 
-    # 1: one Lanczos batch for the variance components: per vc kernel the phenotypes and the
-    # probes, every shift of the REML search at once
+    # 1: one Lanczos batch, every shift of the REML search at once: per vc kernel the
+    # phenotypes and the probes (variance components), and the calibration variants under
+    # their own LOCO kernel; the phenotypes' Lanczos vectors are kept when one genome-wide
+    # solution per phenotype starts the LOCO solves
     poly = np.flatnonzero(genotypes.ss > 0)
     n_cal = min(s.n_calibration, len(poly))
     cal = np.sort(rng.choice(poly, n_cal, replace=False))
     probes = proj(rng.choice([-1.0, 1.0], size=(n, s.n_probes)))
     ty = proj(Y)
     width = p + s.n_probes
-    start = np.tile(np.column_stack([ty, probes]), (1, r_vc))
-    col_loco = np.repeat(vc_codes, width)
-    kq = genotypes.kinship_times(np.tile(Q, (1, r_vc)), loco=np.repeat(vc_codes, d))
-    trace_a = np.array([n - float(np.trace(Q.T @ kq[:, r * d:(r + 1) * d]))
-                        for r in range(r_vc)])
+    Zc = np.column_stack([genotypes.standardised(int(j), int(j) + 1)[:, 0] for j in cal]
+                         ) if n_cal else np.empty((n, 0))
+    cal_loco = genotypes.chromosome[cal] if loco else np.zeros(n_cal, np.int64)
+    start = np.column_stack([np.tile(np.column_stack([ty, probes]), (1, r_vc)),
+                             proj(Zc.astype(np.float64))])
+    col_loco = np.r_[np.repeat(vc_codes, width), cal_loco]
+    # tr(Q' K_{-c} Q) = s_c sum_{j not on c} |Z_j' Q|^2 (half a pass)
+    zq = (genotypes.cross(Q) ** 2).sum(axis=1)
+    trace_a = np.array([n - genotypes.scale(int(c)) * float(zq[genotypes.chromosome != c].sum())
+                        for c in vc_codes])
     ref = (1 - s.h2_bounds[1]) / s.h2_bounds[1]
+    warm = loco and len(loco_codes) > 1 and r_vc == 1
     quad = batched_lanczos(lambda R, cols: proj(genotypes.kinship_times(R, loco=col_loco[cols])),
                            start, max_iter=s.max_iter, ref_delta=ref,
-                           tol=np.tile(np.r_[np.full(p, s.lanczos_tol),
-                                             np.full(s.n_probes, s.lanczos_tol_aux)], r_vc),
-                           progress=progress, desc="step 1: REML (Lanczos)")
+                           tol=np.r_[np.tile(np.r_[np.full(p, s.lanczos_tol),
+                                                   np.full(s.n_probes, s.lanczos_tol_aux)], r_vc),
+                                     np.full(n_cal, s.lanczos_tol_calibration)],
+                           keep=np.arange(p) if warm else None, check_every=1,
+                           progress=progress, desc="step 1: REML and calibration (Lanczos)")
     delta, loglik, sg2 = np.empty((r_vc, p)), np.empty((r_vc, p)), np.empty((r_vc, p))
     for r in range(r_vc):
         probe_cols = range(r * width + p, (r + 1) * width)
@@ -232,29 +269,29 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
             sg2[r, j] = quad.inverse(r * width + j, delta[r, j])[0] / n_eff
     h2 = 1.0 / (1.0 + delta)
     se2 = delta * sg2
-    # 2: calibration variants under their own LOCO kernel, at the fitted shifts only (the
-    # smallest fitted delta sets the convergence check: fewer steps than the REML search)
+    # 2: calibration: x' Pi_{-c} x / |P x|^2 at every phenotype's fitted shift
+    rho = np.ones((r_vc, p))
+    rho_cv = np.zeros((r_vc, p))
     if n_cal:
-        Zc = np.column_stack([genotypes.standardised(int(j), int(j) + 1)[:, 0] for j in cal])
-        cal_loco = genotypes.chromosome[cal] if loco else np.zeros(n_cal, np.int64)
-        qcal = batched_lanczos(
-            lambda R, cols: proj(genotypes.kinship_times(R, loco=cal_loco[cols])),
-            proj(Zc.astype(np.float64)), max_iter=s.max_iter, ref_delta=float(delta.min()),
-            tol=s.lanczos_tol_aux, progress=progress, desc="step 1: calibration (Lanczos)")
-        ratios = np.stack([np.stack([qcal.inverse(k, delta[r]) / qcal.norm2[k]
+        base = r_vc * width
+        ratios = np.stack([np.stack([quad.inverse(base + k, delta[r]) / quad.norm2[base + k]
                                      for k in range(n_cal)], axis=-1)
                            for r in range(r_vc)])                     # (R, P, n_cal)
         rho = ratios.mean(axis=-1)
         rho_cv = ratios.std(axis=-1) / rho
-    n_lanczos = quad.n_iter.reshape(r_vc, width)[:, :p]
+    n_lanczos = quad.n_iter[:r_vc * width].reshape(r_vc, width)[:, :p]
 
     # 3: LOCO solves, C * P right-hand sides
     c = len(loco_codes)
     rhs = np.tile(ty, (1, c))                                         # column c*p + j
     cg_loco = np.repeat(loco_codes, p)
     cg_delta = np.tile(delta, (c // r_vc, 1)).reshape(-1)
+    x0 = r0 = None
+    if warm:
+        u = proj(np.column_stack([quad.solve(j, float(delta[0, j])) for j in range(p)]))
+        x0, r0 = _loco_start(genotypes, ty, u, delta[0], loco_codes, proj)
     cg = batched_cg(lambda R, cols: proj(genotypes.kinship_times(R, loco=cg_loco[cols])), rhs,
-                    delta=cg_delta, tol=s.cg_tol, max_iter=s.max_iter,
+                    delta=cg_delta, tol=s.cg_tol, max_iter=s.max_iter, x0=x0, r0=r0,
                     progress=progress, desc="step 1: LOCO solves (CG)")
     U = proj(cg.x).reshape(n, c, p).transpose(1, 0, 2).copy()          # (C, N, P)
     ypy = np.einsum("cnp,np->cp", U, ty)
