@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io.sumstats import COLUMNS, format_rows, gzip_member
+from ..io.sumstats import COLUMNS, arrow_column, format_rows, gzip_member
 from ..outputs import atomic_path
 from .association import AssociationResult
 from .chunks import ChunkStore
@@ -94,17 +94,23 @@ def merge_results(*, store: ChunkStore, n_chunks: int, groups: list[PhenotypeGro
                 return
             z = {k: np.concatenate([c[k] for c in pending]) for k in pending[0]}
             idx = z["variants"]
-            base = {"chromosome": chrom[idx], "base_pair_location": pos[idx],
-                    "variant_id": vid[idx], "effect_allele": ea[idx], "other_allele": oa[idx]}
+            # columns shared by every phenotype (of a group) are converted once
+            base = {k: arrow_column(v) for k, v in (
+                ("chromosome", chrom[idx]), ("base_pair_location", pos[idx]),
+                ("variant_id", vid[idx]), ("effect_allele", ea[idx]),
+                ("other_allele", oa[idx]))}
+            per_group = [{"effect_allele_frequency": arrow_column(z["af"][:, k]),
+                          "n": arrow_column(z["n"][:, k])} for k in range(z["af"].shape[1])]
+            info = arrow_column(z["info"]) if has_info else None
             for j, name in enumerate(names):
                 k = group_of[j]
                 nlp = z["nlp"][:, j]
                 cols = dict(base)
-                cols.update({"effect_allele_frequency": z["af"][:, k], "n": z["n"][:, k],
-                             "beta": z["beta"][:, j], "standard_error": z["se"][:, j],
+                cols.update(per_group[k])
+                cols.update({"beta": z["beta"][:, j], "standard_error": z["se"][:, j],
                              "p_value": np.power(10.0, -nlp), "neg_log10_p_value": nlp})
                 if has_info:
-                    cols["info"] = z["info"]
+                    cols["info"] = info
                 outs.append(name, gzip_member(format_rows(cols, header=False)))
             pending, pending_rows = [], 0
 

@@ -288,7 +288,8 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
     cg_delta = np.tile(delta, (c // r_vc, 1)).reshape(-1)
     x0 = r0 = None
     if warm:
-        u = proj(np.column_stack([quad.solve(j, float(delta[0, j])) for j in range(p)]))
+        u = proj(np.column_stack([quad.solve(j, float(delta[0, j])) if j in quad.basis
+                                  else np.zeros(n) for j in range(p)]))
         x0, r0 = _loco_start(genotypes, ty, u, delta[0], loco_codes, proj)
     cg = batched_cg(lambda R, cols: proj(genotypes.kinship_times(R, loco=cg_loco[cols])), rhs,
                     delta=cg_delta, tol=s.cg_tol, max_iter=s.max_iter, x0=x0, r0=r0,
