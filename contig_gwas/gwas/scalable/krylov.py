@@ -128,7 +128,8 @@ class Quadrature:
 
     def solve(self, i: int, delta: float) -> np.ndarray:
         """``(A_i + delta I)^-1 b_i`` from the kept Lanczos vectors of column ``i``
-        (``|b| V (T + delta I)^-1 e_1``, the conjugate-gradient iterate of the same step)."""
+        (``|b| V (T + delta I)^-1 e_1`` with ``T`` the leading block of the kept steps: the
+        conjugate-gradient iterate of that step)."""
         from scipy.linalg import solve_banded
 
         V = self.basis[i]
@@ -161,7 +162,8 @@ def _tridiag_nodes(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.
 def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
                     tol: np.ndarray | float = 1e-6, ref_delta: np.ndarray | float = 0.1,
                     check_every: int = 2, keep: np.ndarray | None = None,
-                    progress: bool = False, desc: str = "Lanczos") -> Quadrature:
+                    keep_steps: int = 10, progress: bool = False,
+                    desc: str = "Lanczos") -> Quadrature:
     """Lanczos on every column; a column stops when its ``b'(A + ref_delta)^-1 b`` moves by
     less than ``tol`` (relative) over ``check_every`` steps, or when it reaches an invariant
     subspace.
@@ -173,6 +175,8 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
         ref_delta: smallest shift the caller will evaluate, scalar or shape (k,).
         keep: columns whose Lanczos vectors are kept for ``Quadrature.solve`` (memory
             ``8 N`` bytes a column and step).
+        keep_steps: vectors kept per column at most (``solve`` then gives the iterate of that
+            step: memory ``8 N keep_steps`` bytes a kept column, whatever the step count).
     """
     B = np.asarray(B, dtype=np.float64)
     n, k = B.shape
@@ -194,7 +198,7 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
             if len(cols) == 0:
                 break
             for i in cols:
-                if int(i) in kept:
+                if int(i) in kept and len(kept[int(i)]) < keep_steps:
                     kept[int(i)].append(V[:, i].copy())
             v = V[:, cols]
             w = apply(v, cols) - bprev[cols] * Vprev[:, cols]
