@@ -47,8 +47,8 @@ def test_krylov_solvers_match_dense_solves():
     # a start near the solution (its residual given or computed) converges in fewer steps
     x0 = np.column_stack(exact) + 1e-3 * rng.normal(size=(n, 4))
     r0 = B - apply(x0, np.arange(4)) - delta * x0
-    for warm in (batched_cg(apply, B, delta=delta, tol=1e-10, x0=x0),
-                 batched_cg(apply, B, delta=delta, tol=1e-10, x0=x0, r0=r0)):
+    for warm in (batched_cg(apply, B, delta=delta, tol=1e-10, x0=x0.copy()),
+                 batched_cg(apply, B, delta=delta, tol=1e-10, x0=x0.copy(), r0=r0.copy())):
         assert warm.converged.all() and (warm.n_iter < cg.n_iter).all()
         assert np.allclose(warm.x, cg.x, rtol=1e-7, atol=1e-8)
     q = batched_lanczos(apply, B, max_iter=200, tol=1e-12, ref_delta=0.1, keep=[0, 3],

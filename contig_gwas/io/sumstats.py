@@ -38,7 +38,7 @@ def neg_log10_p_chi2(chi2: np.ndarray, *, df: float = 1.0) -> np.ndarray:
         logp = np.log(2.0) + special.log_ndtr(-np.sqrt(np.maximum(x, 0.0)))
     else:
         with np.errstate(divide="ignore"):
-            logp = np.log(special.chdtrc(df, x))
+            logp = np.log(special.chdtrc(df, np.maximum(x, 0.0)))
         bad = ~np.isfinite(logp) & (x > 0)
         a, h = df / 2.0, x[bad] / 2.0
         logp[bad] = (a - 1) * np.log(h) - h - special.gammaln(a)

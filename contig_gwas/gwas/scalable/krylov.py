@@ -65,21 +65,24 @@ def batched_cg(apply: Apply, B: np.ndarray, *, delta: np.ndarray, tol: float = 1
         delta: shifts, shape (k,).
         tol: relative residual ``|b - (A + delta) x| / |b|`` at which a column stops.
         max_iter: iteration limit.
-        x0: starting solutions, shape (N, k) (default zero).
+        x0: starting solutions, shape (N, k) (default zero); float64 arrays are updated in
+            place (no copy of the ``C P`` columns).
         r0: their residuals ``b - (A + delta) x0`` when the caller knows them (else one more
-            operator application computes them).
+            operator application computes them); overwritten likewise.
     """
     B = np.asarray(B, dtype=np.float64)
     n, k = B.shape
     delta = np.broadcast_to(np.asarray(delta, dtype=np.float64), (k,))
     bnorm = np.sqrt((B * B).sum(axis=0))
     bnorm[bnorm == 0] = 1.0
+    if r0 is not None and x0 is None:
+        raise ValueError("r0 is the residual of x0: give x0 with it")
     if x0 is None:
         X = np.zeros_like(B)
         R = B.copy()
     else:
-        X = np.array(x0, dtype=np.float64)
-        R = (np.array(r0, dtype=np.float64) if r0 is not None
+        X = np.asarray(x0, dtype=np.float64)
+        R = (np.asarray(r0, dtype=np.float64) if r0 is not None
              else B - apply(X, np.arange(k)) - delta * X)
     P = R.copy()
     rs = (R * R).sum(axis=0)

@@ -31,8 +31,9 @@ projection is ``Pi = P (A + delta I)^+ P``, so everything is solved in the compl
 
 Cost: ``4 N M1 (P + n_probes + n_calibration) I_L + 4 N M1 (P + C P I_CG)`` flops (``I`` the
 iterations, 5 to 8 and 2 to 3 in the benchmarks), one read of the 8-bit codes per iteration.
-Memory: ``N M1`` bytes of codes plus ``8 N (9 C P + 4 (P + n_probes + n_calibration) + P I_L)``
-bytes of vectors plus ``4 N * block`` for the standardised block.
+Memory: ``N M1`` bytes of codes plus ``8 N (9 C P + 4 (P + n_probes + n_calibration) + 10 P)``
+bytes of vectors (at most 10 Lanczos vectors kept per phenotype) plus ``4 N * block`` for the
+standardised block.
 
 References: Loh P-R et al. (2015) Nat Genet 47:284-290 (BOLT-LMM); Patterson and Thompson
 (1971) Biometrika 58:545 (REML); Ubaru, Chen and Saad (2017) SIAM J Matrix Anal Appl 38:1075
