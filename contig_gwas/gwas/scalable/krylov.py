@@ -36,14 +36,12 @@ class CGResult:
         n_iter: iterations per column, shape (k,).
         rel_residual: final ``|r| / |b|`` per column, shape (k,).
         converged: shape (k,).
-        residual: final ``b - (A + delta) x`` (as updated by the recurrence), shape (N, k).
     """
 
     x: np.ndarray
     n_iter: np.ndarray
     rel_residual: np.ndarray
     converged: np.ndarray
-    residual: np.ndarray | None = None
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -105,7 +103,7 @@ def batched_cg(apply: Apply, B: np.ndarray, *, delta: np.ndarray, tol: float = 1
             active[cols] = np.sqrt(rs_new) > tol * bnorm[cols]
             bar.update(1)
     rel = np.sqrt(rs) / bnorm
-    return CGResult(x=X, n_iter=n_iter, rel_residual=rel, converged=rel <= tol, residual=R)
+    return CGResult(x=X, n_iter=n_iter, rel_residual=rel, converged=rel <= tol)
 
 
 @dataclass

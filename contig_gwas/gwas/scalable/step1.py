@@ -27,7 +27,7 @@ projection is ``Pi = P (A + delta I)^+ P``, so everything is solved in the compl
    start from the genome-wide solution (from the phenotype's kept Lanczos vectors, no solve)
    with its exact LOCO residual (one pass for every chromosome's share ``Z_c Z_c' u``):
    leaving one chromosome of many out moves the solution little, so 2 to 3 iterations
-   replace 5 to 8. Step 2 needs only ``u`` and ``y_p' Pi_{-c} y_p``.
+   replace 4 to 5. Step 2 needs only ``u`` and ``y_p' Pi_{-c} y_p``.
 
 Cost: ``4 N M1 (P + n_probes + n_calibration) I_L + 4 N M1 (P + C P I_CG)`` flops (``I`` the
 iterations, 5 to 8 and 2 to 3 in the benchmarks), one read of the 8-bit codes per iteration.
@@ -62,14 +62,14 @@ class Step1Settings:
     Attributes:
         n_probes: random probes for the stochastic log-determinant.
         n_calibration: model variants sampled for the calibration of the statistic.
-        cg_tol: relative residual at which a conjugate-gradient column stops (BOLT-LMM: 5e-4;
-            a change of -log10 p below 1e-3 against 1e-6 in the benchmarks).
+        cg_tol: relative residual at which a conjugate-gradient column stops (BOLT-LMM's 5e-4;
+            -log10 p within 0.002 of a 1e-8 reference on the 5,000 x 50,000 benchmark).
         lanczos_tol: relative change of the quadrature at which a phenotype's Lanczos column
             stops (its restricted likelihood).
         lanczos_tol_calibration: the same for the calibration variants (their ratio's spread
             over variants, 0.1-0.3% in the benchmarks, is larger).
-        lanczos_tol_aux: the same for the probe columns, whose own sampling
-            error (stochastic trace, ratio over sampled variants) is far larger.
+        lanczos_tol_aux: the same for the probe columns, whose own sampling error (the
+            stochastic trace) is far larger.
         max_iter: iteration limit of both solvers.
         h2_bounds: range searched for the REML h2 (``delta = (1 - h2) / h2``).
         seed: seeds the probes and the calibration variants.
