@@ -301,3 +301,11 @@ def test_sumstats_numbers_round_to_six_significant_digits(tmp_path):
     assert len(df) == len(x) and df.k.tolist() == list(range(len(x)))
     assert np.array_equal(df.v.to_numpy()[ok], expected) and df.v.isna().sum() == 1
     assert max(len(t) for t in body.decode().split("\t")) < 20
+    # the command-line gzip reads the members as one stream too, and equal content gives
+    # equal bytes (no time stamp)
+    import shutil
+    import subprocess
+    if shutil.which("gzip"):
+        out = subprocess.run(["gzip", "-dc", str(path)], capture_output=True, check=True).stdout
+        assert out == b"v\tk\ts\n" + body
+    assert gzip_member(body) == gzip_member(bytes(body))
