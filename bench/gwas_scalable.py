@@ -162,20 +162,19 @@ def main() -> None:
             ours(d, mode="exact", names=names, out="exact", block=a.block_size))
     plink = shutil.which("plink2")
     if plink and "plink" not in skip:
-        add("PLINK2 --glm (OLS, no mixed model), all phenotypes in one run",
-            measure([plink, "--bfile", str(d / "geno"), "--pheno", str(d / "pheno.tsv"),
-                     "--pheno-name", ",".join(names), "--covar", str(d / "covar.tsv"), "--glm",
-                     "hide-covar", "--covar-variance-standardize", "--threads", "1",
-                     "--out", str(d / "plink")], env=one_thread_env(1), log=d / "plink.stderr"))
+        def glm(pheno_names: list[str], out: str) -> tuple:
+            return measure([plink, "--bfile", str(d / "geno"), "--pheno", str(d / "pheno.tsv"),
+                            "--pheno-name", ",".join(pheno_names), "--covar",
+                            str(d / "covar.tsv"), "--glm", "hide-covar",
+                            "--covar-variance-standardize", "--threads", "1",
+                            "--out", str(d / out)], env=one_thread_env(1),
+                           log=d / f"{out}.stderr")
+
+        add("PLINK2 --glm (OLS, no mixed model), all phenotypes in one run", glm(names, "plink"))
         if a.many and "many" not in skip:
             # the reference tool's own cost of going from 10 to 100 phenotypes
             add(f"PLINK2 --glm, {a.many} phenotypes in one run",
-                measure([plink, "--bfile", str(d / "geno"), "--pheno", str(d / "pheno.tsv"),
-                         "--pheno-name", ",".join(f"PC{k}" for k in range(a.many)), "--covar",
-                         str(d / "covar.tsv"), "--glm", "hide-covar",
-                         "--covar-variance-standardize", "--threads", "1", "--out",
-                         str(d / "plink_many")], env=one_thread_env(1),
-                        log=d / "plink_many.stderr"))
+                glm([f"PC{k}" for k in range(a.many)], "plink_many"))
     bolt = shutil.which("bolt")
     if bolt and "bolt" not in skip:
         total, peak, cpu = 0.0, 0.0, 0.0

@@ -31,7 +31,8 @@ def neg_log10_p_chi2(chi2: np.ndarray, *, df: float = 1.0) -> np.ndarray:
 
     For df = 1, log p = log 2 + log Phi(-sqrt(chi2)) (``log_ndtr`` is accurate far into the
     tail); otherwise the log of scipy's ``chdtrc`` (chi2.sf), with the leading term of the
-    incomplete-gamma asymptote log Gamma(a, x) / Gamma(a) ~ (a - 1) log x - x - log Gamma(a) where it underflows.
+    incomplete-gamma asymptote log Gamma(a, x) / Gamma(a) ~ (a - 1) log x - x - log Gamma(a)
+    where it underflows.
     """
     x = np.asarray(chi2, dtype=np.float64)
     if df == 1:
@@ -49,8 +50,8 @@ def neg_log10_p_t(t: np.ndarray, *, dof: np.ndarray | float) -> np.ndarray:
     """-log10 of the two-sided p-value of a t statistic, without underflow.
 
     The upper tail is scipy's ``stdtr(dof, -t)`` (what ``scipy.stats.t.sf`` computes, without
-    importing scipy.stats, 0.7 s of start-up); where it underflows, f(t) (dof + t^2) / (dof t) (its leading
-    asymptotic term), f the t density.
+    importing scipy.stats, 0.7 s of start-up); where it underflows, f(t) (dof + t^2) / (dof t)
+    (its leading asymptotic term), f the t density.
     """
     t = np.abs(np.asarray(t, dtype=np.float64))
     dof = np.broadcast_to(np.asarray(dof, dtype=np.float64), t.shape)

@@ -15,10 +15,10 @@ bad-input behaviour and chunked resumable output (``engine``, ``chunks``, ``resu
    ``PREFIX.nullmodel.tsv``.
 
 Peak memory (bytes): ``N M1`` (model codes) ``+ 8 N (9 C P + 4 (P + n_probes + n_cal) + 10 P)``
-(Krylov vectors and kept Lanczos vectors, and the step-1 solutions kept for step 2) ``+ 10 N
-B`` (one test block) per phenotype group, plus about 200 MiB of interpreter and libraries,
-for N individuals, M1 model variants, C chromosomes, P phenotypes, B variants per block (``bench/gwas_scalable.py`` prints it beside
-the measured peak).
+(Krylov vectors and kept Lanczos vectors, and the step-1 solutions kept for step 2)
+``+ 10 N B`` (one test block) per phenotype group, plus about 200 MiB of interpreter and
+libraries, for N individuals, M1 model variants, C chromosomes, P phenotypes, B variants per
+block (``bench/gwas_scalable.py`` prints it beside the measured peak).
 """
 
 from __future__ import annotations
