@@ -25,9 +25,9 @@ def normalise_chromosome(name: object, *, source: str = "input") -> int:
     try:
         f = float(s)
     except ValueError:
-        raise InputError(f"{source}: unknown chromosome name {name!r}") from None
+        raise InputError(f"{source}: unknown chromosome name {str(name)!r}") from None
     if not f.is_integer() or not 1 <= int(f) <= 26:
-        raise InputError(f"{source}: unknown chromosome name {name!r} (expected 1-26, X, Y, XY, MT)")
+        raise InputError(f"{source}: unknown chromosome name {str(name)!r} (expected 1-26, X, Y, XY, MT)")
     return int(f)
 
 

@@ -148,7 +148,8 @@ def test_read_table_missing_codes_and_categorical(tmp_path):
     ("FID IID y\n1 a 1\n2 a 2\n", r"duplicate IID \['a'\]"),
     ("FID IID y\n1 a 1\n2 b x\n", r"column y has non-numeric value 'x'"),
     ("FID IID y\n1 a 1 5\n", r"columns"),
-    ("ID y\na 1\n", r"first two columns must be FID and IID"),
+    ("ID y\na 1\n", r"header line starting with FID IID or IID"),
+    ("#ID y\na 1\n", r"does not start with FID IID or IID"),
     ("FID IID\n1 a\n", r"no phenotype columns"),
 ])
 def test_bad_tables_name_the_file(tmp_path, text, match):

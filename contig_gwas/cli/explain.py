@@ -20,9 +20,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--manifest", required=True, help="image manifest TSV (IID path [instance])")
     g = p.add_argument_group("genetic modalities (as contig-pretrain; raw SNPs are the variant "
                              "IDs stored in the checkpoint)")
-    g.add_argument("--bfile", help="PLINK 1 prefix (modality raw)")
-    g.add_argument("--bgen", help="BGEN file (modality raw)")
-    g.add_argument("--sample", help=".sample file for --bgen")
+    geno = g.add_mutually_exclusive_group()
+    geno.add_argument("--bfile", metavar="PREFIX", help="PLINK 1 prefix (modality raw)")
+    geno.add_argument("--pfile", metavar="PREFIX", help="PLINK 2 prefix (modality raw)")
+    geno.add_argument("--bgen", metavar="FILE", help="BGEN file (modality raw)")
+    g.add_argument("--sample", metavar="FILE", help=".sample file for --bgen")
     g.add_argument("--pgs", help="polygenic scores, FID IID PGS...")
     g.add_argument("--burden", help="gene burden table, FID IID gene... (0/1)")
     g.add_argument("--modalities", default=None, help="comma list of raw,pgs,burden (default: "
@@ -97,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with log.step("read checkpoint and cohort"):
             cohort = load_explain_cohort(
                 checkpoint=args.checkpoint, manifest=args.manifest, bfile=args.bfile,
-                bgen=args.bgen, sample=args.sample, pgs=args.pgs, burden=args.burden,
+                pfile=args.pfile, bgen=args.bgen, sample=args.sample, pgs=args.pgs, burden=args.burden,
                 modalities=mods, weights=args.weights)
         for line in cohort.report:
             log.info(line)

@@ -2,9 +2,9 @@
 
 Command line (PLINK2 / REGENIE conventions)::
 
-    contig-gwas (--bfile PREFIX | --bgen FILE [--sample FILE]) --pheno FILE
-                [--pheno-name A,B,...] [--covar FILE] [--covar-name ...] [--keep FILE]
-                [--remove FILE] [--chr LIST] [--range CHR:START-END] [--maf X] [--geno X]
+    contig-gwas (--bfile PREFIX | --pfile PREFIX | --bgen FILE [--sample FILE]) --pheno FILE
+                [--pheno-name NAME ...] [--covar FILE] [--covar-name NAME ...] [--keep FILE]
+                [--remove FILE] [--extract FILE] [--exclude FILE] [--chr LIST] [--range CHR:START-END] [--maf X] [--geno X]
                 [--hwe P] [--info X] [--grm-bfile PREFIX] [--no-loco] [--linear]
                 [--reml | --ml] [--mode exact|scalable|auto] [--step1-out FILE]
                 [--step1-in FILE] [--step1-only] [--threads N] [--block-size K] [--overwrite]
@@ -20,7 +20,7 @@ from typing import Sequence
 from ..chrom import normalise_chromosome, parse_chromosome_list
 from ..errors import InputError
 from ..runlog import RunLog
-from ._common import make_parser
+from ._common import add_genotype_options, add_name_list, add_variant_filters, make_parser
 
 TOOL = "contig-gwas"
 
@@ -29,16 +29,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = make_parser(TOOL, "Exact LMM (or --linear OLS) association scan for many phenotypes; "
                           "writes PREFIX.<phenotype>.sumstats.tsv.gz, PREFIX.nullmodel.tsv, "
                           "PREFIX.log")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--bfile", metavar="PREFIX", help="PLINK 1 .bed/.bim/.fam prefix")
-    src.add_argument("--bgen", metavar="FILE", help="BGEN 1.2 file")
-    p.add_argument("--sample", metavar="FILE", help=".sample file for --bgen")
+    add_genotype_options(p, required=True, what="tested genotypes")
     p.add_argument("--pheno", required=True, metavar="FILE", help="FID IID phenotype table")
-    p.add_argument("--pheno-name", metavar="A,B,...", help="phenotype columns (default: all)")
+    add_name_list(p, "--pheno-name", help="phenotype columns (default: all)")
     p.add_argument("--covar", metavar="FILE", help="FID IID covariate table")
-    p.add_argument("--covar-name", metavar="A,B,...", help="covariate columns (default: all)")
+    add_name_list(p, "--covar-name", help="covariate columns (default: all)")
     p.add_argument("--keep", metavar="FILE", help="keep only these individuals")
     p.add_argument("--remove", metavar="FILE", help="remove these individuals")
+    add_variant_filters(p, applies="(both the tested variants and, without --grm-bfile, the "
+                        "variants of the kinship or step-1 model, as PLINK 2's --extract and "
+                        "BOLT-LMM's --exclude; for another model set give --grm-bfile)")
     p.add_argument("--chr", metavar="LIST", help="test only these chromosomes, e.g. 1-3,5,X")
     p.add_argument("--range", metavar="CHR:START-END", help="test only this region")
     p.add_argument("--maf", type=float, help="minimum minor-allele frequency")
@@ -77,13 +77,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _list(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    items = [t for t in re.split(r"[,\s]+", text) if t]
-    return items or None
-
-
 def parse_range(text: str) -> tuple[int, int, int]:
     """``CHR:START-END`` -> (chromosome code, start, end)."""
     m = re.fullmatch(r"\s*([^:\s]+):(\d+)-(\d+)\s*", text)
@@ -106,7 +99,7 @@ def _choose_mode(args: argparse.Namespace) -> str:
         return "exact"
     from ..io.genotypes import open_genotypes
 
-    source = open_genotypes(bfile=args.bfile, bgen=args.bgen, sample=args.sample)
+    source = open_genotypes(bfile=args.bfile, pfile=args.pfile, bgen=args.bgen, sample=args.sample)
     return choose_mode(n_individuals=len(source.samples))
 
 
@@ -124,9 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   ("--hwe", args.hwe, 0, 1), ("--info", args.info, 0, 1)):
             if val is not None and not lo <= val <= hi:
                 raise InputError(f"{name} {val}: must lie in [{lo}, {hi}]")
-        opts = GwasOptions(out=args.out, pheno=args.pheno, bfile=args.bfile, bgen=args.bgen,
-                           sample=args.sample, pheno_names=_list(args.pheno_name),
-                           covar=args.covar, covar_names=_list(args.covar_name), keep=args.keep,
+        opts = GwasOptions(out=args.out, pheno=args.pheno, bfile=args.bfile, pfile=args.pfile,
+                           bgen=args.bgen, sample=args.sample, extract=args.extract,
+                           exclude=args.exclude, pheno_names=args.pheno_name,
+                           covar=args.covar, covar_names=args.covar_name, keep=args.keep,
                            remove=args.remove, chromosomes=chroms, region=region, maf=args.maf,
                            geno=args.geno, hwe=args.hwe, info=args.info,
                            grm_bfile=args.grm_bfile, loco=not args.no_loco, linear=args.linear,

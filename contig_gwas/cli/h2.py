@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import InputError
 from ..outputs import atomic_path, refuse_to_overwrite
 from ..runlog import RunLog
-from ._common import make_parser
+from ._common import add_genotype_options, add_name_list, add_variant_filters, make_parser
 
 TOOL = "contig-h2"
 #: columns written by contig-embed (and raw embedding columns) count as learned phenotypes
@@ -29,28 +29,24 @@ LEARNED = re.compile(r"^(PC_\d+|emb_\d+)$")
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = make_parser(TOOL, "REML (or Haseman-Elston) heritability with standard errors for every "
                           "phenotype, and genetic correlations, on the GWAS engine's null model.")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--bfile", metavar="PREFIX",
-                     help="PLINK 1 genotypes: the similarity is their standardised kinship after "
-                          "--maf/--geno/--hwe (as contig-gwas builds it)")
-    src.add_argument("--bgen", metavar="FILE", help="BGEN 1.2 genotypes (as --bfile)")
+    src = add_genotype_options(
+        p, required=True, what="the similarity is their standardised kinship after "
+        "--extract/--exclude and --maf/--geno/--hwe/--info, as contig-gwas builds it")
     src.add_argument("--grm-bfile", metavar="PREFIX",
                      help="PLINK 1 genotypes defining the similarity, without QC (the same "
                           "option of contig-gwas)")
     src.add_argument("--grm", metavar="PREFIX",
                      help="precomputed GCTA binary GRM PREFIX.grm.bin + PREFIX.grm.id "
                           "(streamed for HE; read whole for REML)")
-    p.add_argument("--sample", metavar="FILE", help="Oxford .sample file for --bgen")
     p.add_argument("--pheno", required=True, nargs="+", metavar="FILE",
                    help="phenotype table(s) FID IID ...; several files are joined on IID")
-    p.add_argument("--pheno-name", nargs="+", default=None, metavar="NAME",
-                   help="phenotype columns (space- or comma-separated; default: all)")
+    add_name_list(p, "--pheno-name", help="phenotype columns (default: all)")
     p.add_argument("--covar", metavar="FILE",
                    help="covariate table FID IID ... (an intercept is always added)")
-    p.add_argument("--covar-name", nargs="+", default=None, metavar="NAME",
-                   help="covariate columns (space- or comma-separated; default: all)")
+    add_name_list(p, "--covar-name", help="covariate columns (default: all)")
     p.add_argument("--keep", metavar="FILE", help="keep only these individuals")
     p.add_argument("--remove", metavar="FILE", help="remove these individuals")
+    add_variant_filters(p, applies="(kinship variants of --bfile/--pfile/--bgen)")
     p.add_argument("--maf", type=float, help="kinship variants: minimum minor-allele frequency")
     p.add_argument("--geno", type=float, help="kinship variants: maximum missing-call fraction")
     p.add_argument("--hwe", type=float, help="kinship variants: Hardy-Weinberg p threshold")
@@ -74,14 +70,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.sample and not args.bgen:
         p.error("--sample needs --bgen")
-    for name in ("pheno_name", "covar_name"):
-        v = getattr(args, name)
-        if v is not None:
-            setattr(args, name, [x for item in v for x in item.split(",") if x])
     if (args.grm_bfile or args.grm) and any(v is not None for v in
-                                            (args.maf, args.geno, args.hwe, args.info)):
-        p.error("--maf/--geno/--hwe/--info filter --bfile/--bgen genotypes; the similarity of "
-                "--grm-bfile/--grm is used as given")
+                                            (args.maf, args.geno, args.hwe, args.info,
+                                             args.extract, args.exclude)):
+        p.error("--maf/--geno/--hwe/--info/--extract/--exclude filter --bfile/--pfile/--bgen "
+                "genotypes; the similarity of --grm-bfile/--grm is used as given")
     if args.rg_pairs and not args.rg:
         args.rg = True
     return args
@@ -89,7 +82,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def read_phenotypes(paths: Sequence[str], *, columns: Sequence[str] | None) -> pd.DataFrame:
     """Join phenotype tables on IID (outer: absent = NaN); keep ``columns`` if given."""
-    from ..io.tables import read_table
+    from ..io.tables import read_table, resolve_columns
 
     frames = []
     seen: dict[str, str] = {}
@@ -104,11 +97,7 @@ def read_phenotypes(paths: Sequence[str], *, columns: Sequence[str] | None) -> p
     for f in frames[1:]:
         df = df.join(f, how="outer")
     if columns is not None:
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise InputError(f"--pheno-name {missing}: not in {', '.join(paths)} (columns are "
-                             f"{list(df.columns)})")
-        df = df[list(columns)]
+        df = df[resolve_columns(columns, list(df.columns), source=", ".join(paths))]
     return df
 
 
@@ -207,8 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 from ..io.genotypes import open_genotypes
 
-                source = open_genotypes(bfile=args.bfile or args.grm_bfile, bgen=args.bgen,
-                                        sample=args.sample)
+                source = open_genotypes(bfile=args.bfile or args.grm_bfile, pfile=args.pfile,
+                                        bgen=args.bgen, sample=args.sample,
+                                        extract=args.extract, exclude=args.exclude)
                 geno_iid = source.samples["IID"].to_numpy(dtype=str)
                 geno_label = source.path
             # as contig-gwas: every individual of the phenotype table(s) (variant QC runs over

@@ -20,9 +20,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = make_parser("contig-pretrain", __doc__)
     p.add_argument("--manifest", required=True, help="image manifest TSV (IID path [instance])")
     g = p.add_argument_group("genetic modalities")
-    g.add_argument("--bfile", help="PLINK 1 prefix (modality raw)")
-    g.add_argument("--bgen", help="BGEN file (modality raw)")
-    g.add_argument("--sample", help=".sample file for --bgen")
+    geno = g.add_mutually_exclusive_group()
+    geno.add_argument("--bfile", metavar="PREFIX", help="PLINK 1 prefix (modality raw)")
+    geno.add_argument("--pfile", metavar="PREFIX", help="PLINK 2 prefix (modality raw)")
+    geno.add_argument("--bgen", metavar="FILE", help="BGEN file (modality raw)")
+    g.add_argument("--sample", metavar="FILE", help=".sample file for --bgen")
     s = g.add_mutually_exclusive_group()
     s.add_argument("--snps", help="file of variant IDs to use as raw features (one per line)")
     s.add_argument("--snp-stride", type=int, help="use every K-th variant (default: a stride "
@@ -89,7 +91,7 @@ def _modalities(args: argparse.Namespace) -> list[str]:
     if args.modalities:
         return [x.strip() for x in args.modalities.split(",") if x.strip()]
     mods = []
-    if args.bfile or args.bgen:
+    if args.bfile or args.pfile or args.bgen:
         mods.append("raw")
     if args.pgs:
         mods.append("pgs")
@@ -97,7 +99,7 @@ def _modalities(args: argparse.Namespace) -> list[str]:
         mods.append("burden")
     if not mods:
         raise InputError("--method contig needs at least one genetic modality "
-                         "(--bfile/--bgen, --pgs or --burden)")
+                         "(--bfile/--pfile/--bgen, --pgs or --burden)")
     return mods
 
 
@@ -163,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         dropout = parse_dropout(args.genetic_dropout, modalities=mods)
         with log.step("read cohort and check images"):
             data = load_pretrain_data(
-                manifest=args.manifest, modalities=mods, bfile=args.bfile, bgen=args.bgen,
+                manifest=args.manifest, modalities=mods, bfile=args.bfile, pfile=args.pfile,
+                bgen=args.bgen,
                 sample=args.sample, snps=args.snps, snp_stride=args.snp_stride, pgs=args.pgs,
                 burden=args.burden, aggregate=args.aggregate, image_size=args.image_size,
                 val_fraction=args.val_fraction, seed=args.seed,

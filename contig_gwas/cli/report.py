@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..outputs import refuse_to_overwrite
 from ..runlog import RunLog
-from ._common import make_parser
+from ._common import add_genotype_options, make_parser
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -23,8 +23,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(first up, second down)")
     p.add_argument("--h2", nargs="+", default=[], metavar="FILE",
                    help="heritability tables (phenotype, n, h2, se, ..., method)")
-    p.add_argument("--bfile", metavar="PREFIX",
-                   help="PLINK 1 genotypes for clumping r2 (without: distance-only clumping)")
+    add_genotype_options(p, required=False,
+                         what="LD for clumping r2; without any: distance-only clumping")
     p.add_argument("--truth", metavar="FILE", help="truth.json of a simulated cohort")
     p.add_argument("--clump-p1", type=float, default=5e-8,
                    help="p-value threshold of index variants")
@@ -62,9 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info(f"{len(inputs.files)} phenotypes: {', '.join(inputs.files)}")
         for g, ps in inputs.groups.items():
             log.info(f"group {g}: {len(ps)} phenotypes: {', '.join(ps)}")
-        genotypes = open_genotypes(bfile=args.bfile) if args.bfile else None
+        ld_file = args.bfile or args.pfile or args.bgen
+        genotypes = (open_genotypes(bfile=args.bfile, pfile=args.pfile, bgen=args.bgen,
+                                    sample=args.sample) if ld_file else None)
         if genotypes is not None:
-            log.info(f"--bfile {args.bfile}: {len(genotypes.samples)} individuals, "
+            log.info(f"LD from {ld_file}: {len(genotypes.samples)} individuals, "
                      f"{len(genotypes.variants)} variants (r2 read per window)")
         highlight = read_highlight(args.highlight) if args.highlight else None
         h2_files = expand(args.h2, what="h2") if args.h2 else []
@@ -74,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 for g, ps in inputs.groups.items()) or "none",
             "clump p1": f"{params.p1:g}", "clump p2": f"{params.p2:g}",
             "clump r2": f"{params.r2:g}", "clump kb": f"{params.kb:g}",
-            "LD from": args.bfile or "none (distance-only clumping)",
+            "LD from": ld_file or "none (distance-only clumping)",
             "group combination": "p = min(1, K x min p) over the group's K phenotypes",
             "h2 files": ", ".join(map(str, h2_files)) or "none",
             "truth": args.truth or "none", "highlight": args.highlight or "none",

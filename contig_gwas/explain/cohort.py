@@ -45,7 +45,8 @@ class ExplainCohort:
 
 
 def load_explain_cohort(*, checkpoint: str | os.PathLike, manifest: str,
-                        bfile: str | None = None, bgen: str | None = None,
+                        bfile: str | None = None, pfile: str | None = None,
+                        bgen: str | None = None,
                         sample: str | None = None, pgs: str | None = None,
                         burden: str | None = None, modalities: list[str] | None = None,
                         weights: str = "model.pt", max_bad_fraction: float = 0.01
@@ -69,7 +70,7 @@ def load_explain_cohort(*, checkpoint: str | os.PathLike, manifest: str,
         raise InputError(f"{ck}: checkpoint method is {spec.get('method')!r}; contig-explain "
                          "needs a ContIG checkpoint (with genetic encoders)")
     trained = list(spec["modalities"])
-    given = {"raw": bool(bfile or bgen), "pgs": bool(pgs), "burden": bool(burden)}
+    given = {"raw": bool(bfile or pfile or bgen), "pgs": bool(pgs), "burden": bool(burden)}
     for m, ok in given.items():
         if ok and m not in trained:
             raise InputError(f"{ck}: the model has no {m} encoder (modalities {trained}); "
@@ -77,7 +78,7 @@ def load_explain_cohort(*, checkpoint: str | os.PathLike, manifest: str,
     mods = list(modalities) if modalities else [m for m in trained if given[m]]
     if not mods:
         raise InputError(f"{ck}: give the inputs of at least one of the model's modalities "
-                         f"{trained} (--bfile/--bgen, --pgs, --burden)")
+                         f"{trained} (--bfile/--pfile/--bgen, --pgs, --burden)")
     for m in mods:
         if m not in trained:
             raise InputError(f"{ck}: the model has no {m} encoder (modalities {trained})")
@@ -91,11 +92,11 @@ def load_explain_cohort(*, checkpoint: str | os.PathLike, manifest: str,
             snps = str(Path(tmp) / "snps.txt")
             Path(snps).write_text("\n".join(features["raw"]) + "\n")
         data = load_pretrain_data(
-            manifest=manifest, modalities=mods, bfile=bfile, bgen=bgen, sample=sample, snps=snps,
-            pgs=pgs, burden=burden, aggregate="outer",
+            manifest=manifest, modalities=mods, bfile=bfile, pfile=pfile, bgen=bgen,
+            sample=sample, snps=snps, pgs=pgs, burden=burden, aggregate="outer",
             image_size=int(config["data"]["image_size"]), val_fraction=0.0,
             max_bad_fraction=max_bad_fraction)
-    sources = {"raw": bfile or bgen, "pgs": pgs, "burden": burden}
+    sources = {"raw": bfile or pfile or bgen, "pgs": pgs, "burden": burden}
     for m in mods:
         _match_features(data.modalities[m], features[m], source=str(sources[m]))
     report += data.report

@@ -47,8 +47,11 @@ class GwasOptions:
     out: str
     pheno: str
     bfile: str | None = None
+    pfile: str | None = None
     bgen: str | None = None
     sample: str | None = None
+    extract: str | None = None
+    exclude: str | None = None
     pheno_names: list[str] | None = None
     covar: str | None = None
     covar_names: list[str] | None = None
@@ -234,8 +237,10 @@ def _summarise(*, store: ChunkStore, names: list[str], lam: dict[str, float], n_
 
 def _file_signatures(o: GwasOptions, **extra: str | None) -> dict:
     """Size and time stamp of every input file of ``o`` (the chunk directory's signature)."""
-    files = {"bed": (o.bfile + ".bed") if o.bfile else None, "bgen": o.bgen, "pheno": o.pheno,
-             "covar": o.covar, "keep": o.keep, "remove": o.remove,
+    files = {"bed": (o.bfile + ".bed") if o.bfile else None,
+             "pgen": (o.pfile + ".pgen") if o.pfile else None, "bgen": o.bgen, "pheno": o.pheno,
+             "covar": o.covar, "keep": o.keep, "remove": o.remove, "extract": o.extract,
+             "exclude": o.exclude,
              "grm": (o.grm_bfile + ".bed") if o.grm_bfile else None, **extra}
     return {k: file_signature(v) for k, v in files.items()}
 

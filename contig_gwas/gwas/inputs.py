@@ -52,7 +52,8 @@ def prepare_inputs(o, log: RunLog, *, use_grm: bool = True) -> GwasInputs:
     Args:
         use_grm: open ``o.grm_bfile`` (False for ordinary least squares, which has none).
     """
-    source = open_genotypes(bfile=o.bfile, bgen=o.bgen, sample=o.sample)
+    source = open_genotypes(bfile=o.bfile, pfile=o.pfile, bgen=o.bgen, sample=o.sample,
+                            extract=o.extract, exclude=o.exclude)
     gkey = f"genotypes {source.path}"
     pheno = read_table(o.pheno, kind="phenotype", columns=o.pheno_names)
     covar = read_table(o.covar, kind="covariate", columns=o.covar_names) if o.covar else None

@@ -1,322 +1,65 @@
-"""Genotype sources: PLINK 1 .bed/.bim/.fam and BGEN 1.2 behind one interface.
+"""Genotype sources: PLINK 1 .bed/.bim/.fam, PLINK 2 .pgen/.pvar/.psam and BGEN 1.2 behind one
+interface.
 
-A source exposes its samples (``FID``, ``IID``), its variants (``chromosome`` as an int code,
-``position``, ``variant_id``, ``effect_allele``, ``other_allele``) and streams dosages of the
-effect allele as float32 blocks (individuals x variants, NaN for a missing call). Memory is
-bounded by the block size: the whole matrix is never read unless asked for.
-
-Effect allele: for PLINK, A1 (the fifth .bim column; counted as PLINK 1.9 and fastlmm's
-``count_A1=True`` do); for BGEN, the second allele of each variant (dosage = P(het) +
-2 P(hom second), as PLINK2 and REGENIE count BGEN ALT alleles).
+The interface (``GenotypeSource``, ``GenotypeBlock``) lives in ``source``; each format has its
+own module (``plink``, ``pgen``, ``bgen``). ``open_genotypes`` opens whichever the user named,
+with ``--extract``/``--exclude`` applied.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator, Protocol, Sequence
-
 import numpy as np
-import pandas as pd
 
-from ..chrom import normalise_chromosomes
 from ..errors import InputError
+from .bgen import BgenSource, info_score, write_sample_file
+from .plink import PlinkSource
+from .source import (VARIANT_COLUMNS, GenotypeBlock, GenotypeSource, VariantSubset, iter_blocks,
+                     variant_selection)
+from .text import read_lines
 
-VARIANT_COLUMNS = ["chromosome", "position", "variant_id", "effect_allele", "other_allele"]
-
-
-@dataclass
-class GenotypeBlock:
-    """One block of dosages.
-
-    Attributes:
-        start: index of the first variant of the block in ``source.variants``.
-        dosages: float32, shape (N, B), effect-allele dosage in [0, 2], NaN where missing.
-        info: float64, shape (B,), imputation INFO (BGEN only; None for hard calls).
-    """
-
-    start: int
-    dosages: np.ndarray
-    info: np.ndarray | None = None
-
-    @property
-    def stop(self) -> int:
-        return self.start + self.dosages.shape[1]
+__all__ = ["BgenSource", "GenotypeBlock", "GenotypeSource", "PlinkSource", "VARIANT_COLUMNS",
+           "info_score", "iter_blocks", "open_genotypes", "read_variant_list",
+           "variant_selection", "write_sample_file"]
 
 
-class GenotypeSource(Protocol):
-    path: str
-    samples: pd.DataFrame
-    variants: pd.DataFrame
-    has_info: bool
-
-    def read(self, *, samples: np.ndarray | None = None,
-             variants: np.ndarray | slice | None = None) -> GenotypeBlock: ...
-
-    def iter_blocks(self, *, samples: np.ndarray | None = None, variants: np.ndarray | None = None,
-                    block_size: int = 1000) -> Iterator[GenotypeBlock]: ...
-
-
-def variant_selection(idx: np.ndarray) -> np.ndarray | slice:
-    """``idx`` as a slice when it is a contiguous ascending range (both readers read slices
-    fastest), else unchanged."""
-    if len(idx) and idx[-1] - idx[0] == len(idx) - 1:
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-    return idx
-
-
-def _iter_blocks(source: "GenotypeSource", *, samples, variants, block_size: int):
-    if block_size < 1:
-        raise InputError(f"block size must be positive, got {block_size}")
-    if variants is None:
-        variants = np.arange(len(source.variants))
-    variants = np.asarray(variants, dtype=np.int64)
-    for a in range(0, len(variants), block_size):
-        idx = variants[a:a + block_size]
-        block = source.read(samples=samples, variants=variant_selection(idx))
-        block.start = int(idx[0]) if len(idx) else 0
-        yield block
-
-
-class PlinkSource:
-    """PLINK 1 binary fileset ``PREFIX.bed/.bim/.fam`` read with bed-reader."""
-
-    has_info = False
-
-    def __init__(self, prefix: str | os.PathLike) -> None:
-        import bed_reader
-
-        prefix = str(prefix)
-        if prefix.endswith(".bed"):
-            prefix = prefix[:-4]
-        self.path = prefix
-        files = {ext: Path(prefix + ext) for ext in (".bed", ".bim", ".fam")}
-        for ext, p in files.items():
-            if not p.exists():
-                raise InputError(f"{p}: PLINK {ext} file not found (from --bfile {prefix})")
-        self.samples = _read_fam(files[".fam"])
-        self.variants = _read_bim(files[".bim"])
-        n, m = len(self.samples), len(self.variants)
-        expected = 3 + m * ((n + 3) // 4)
-        size = files[".bed"].stat().st_size
-        if size != expected:
-            raise InputError(f"{files['.bed']}: size {size} bytes but {n} samples x {m} variants "
-                             f"need {expected}: the file is truncated or does not match its .bim/.fam")
-        with open(files[".bed"], "rb") as fh:
-            magic = fh.read(3)
-        if magic != b"\x6c\x1b\x01":
-            raise InputError(f"{files['.bed']}: not a variant-major PLINK 1 .bed file (bad magic bytes)")
-        self._bed = bed_reader.open_bed(files[".bed"], iid_count=n, sid_count=m, count_A1=True,
-                                        num_threads=1)
-
-    def read(self, *, samples: np.ndarray | None = None,
-             variants: np.ndarray | slice | None = None) -> GenotypeBlock:
-        rows = slice(None) if samples is None else np.asarray(samples, dtype=np.intp)
-        cols = slice(None) if variants is None else variants
-        x = self._bed.read(index=np.s_[rows, cols], dtype="float32", order="F", num_threads=1)
-        start = variants.start if isinstance(variants, slice) and variants.start else 0
-        return GenotypeBlock(start=start, dosages=x)
-
-    def read_calls(self, *, samples: np.ndarray | None = None,
-                   variants: np.ndarray | slice | None = None) -> np.ndarray:
-        """Hard calls as int8 (effect-allele counts 0/1/2, -127 where missing), shape (N, B),
-        column-major: a quarter of the memory of ``read`` and no NaN handling downstream."""
-        rows = slice(None) if samples is None else np.asarray(samples, dtype=np.intp)
-        cols = slice(None) if variants is None else variants
-        return self._bed.read(index=np.s_[rows, cols], dtype="int8", order="F", num_threads=1)
-
-    def iter_blocks(self, *, samples: np.ndarray | None = None, variants: np.ndarray | None = None,
-                    block_size: int = 1000) -> Iterator[GenotypeBlock]:
-        return _iter_blocks(self, samples=samples, variants=variants, block_size=block_size)
-
-
-class BgenSource:
-    """BGEN 1.2 file (+ optional ``.sample``) read with bgen-reader; dosages and INFO."""
-
-    has_info = True
-
-    def __init__(self, path: str | os.PathLike, *, sample: str | os.PathLike | None = None) -> None:
-        from bgen_reader import open_bgen
-
-        path = Path(path)
-        self.path = str(path)
-        if not path.exists():
-            raise InputError(f"{path}: BGEN file not found")
-        if sample is None and path.with_suffix(".sample").exists():
-            sample = path.with_suffix(".sample")
-        metadata = _bgen_metadata_path(path)
-        if not metadata.exists():
-            _index_bgen_isolated(path, metadata)
-        try:
-            self._bgen = open_bgen(path, samples_filepath=sample, metadata_filepath=metadata,
-                                   allow_complex=False, verbose=False)
-            nalleles = np.asarray(self._bgen.nalleles)
-        except InputError:
-            raise
-        except Exception as exc:  # the reader's errors are not user-facing
-            raise InputError(f"{path}: cannot read BGEN file ({type(exc).__name__}: {exc})") from None
-        if np.any(nalleles != 2):
-            raise InputError(f"{path}: {int(np.sum(nalleles != 2))} variants are not biallelic")
-        ids = np.asarray(self._bgen.samples).astype(str)
-        if sample is not None:
-            self.samples = _read_sample_file(Path(sample), expected=len(ids))
-        else:
-            self.samples = pd.DataFrame({"FID": ids, "IID": ids})
-        alleles = pd.Series(np.asarray(self._bgen.allele_ids)).str.split(",", expand=True)
-        rsid = pd.Series(np.asarray(self._bgen.rsids).astype(str))
-        vid = pd.Series(np.asarray(self._bgen.ids).astype(str))
-        self.variants = pd.DataFrame({
-            "chromosome": normalise_chromosomes(self._bgen.chromosomes, source=str(path)),
-            "position": np.asarray(self._bgen.positions, dtype=np.int64),
-            "variant_id": rsid.where(rsid != "", vid).to_numpy(),
-            "effect_allele": alleles[1].to_numpy(),
-            "other_allele": alleles[0].to_numpy(),
-        })
-
-    def read(self, *, samples: np.ndarray | None = None,
-             variants: np.ndarray | slice | None = None) -> GenotypeBlock:
-        rows = slice(None) if samples is None else np.asarray(samples, dtype=np.intp)
-        cols = slice(None) if variants is None else variants
-        import threading
-
-        # bgen-reader decodes in worker threads whose exceptions are only printed (and the
-        # block comes back with wrong values): catch them through the thread excepthook
-        thread_errors: list[BaseException] = []
-        previous = threading.excepthook
-        threading.excepthook = lambda args: thread_errors.append(args.exc_value)
-        try:
-            p = self._bgen.read(index=np.s_[rows, cols], dtype=np.float32, num_threads=1)
-        except Exception as exc:
-            raise InputError(f"{self.path}: cannot decode genotype probabilities "
-                             f"({type(exc).__name__}: {exc}); the file may be corrupt") from None
-        finally:
-            threading.excepthook = previous
-        if thread_errors:
-            exc = thread_errors[0]
-            raise InputError(f"{self.path}: cannot decode genotype probabilities "
-                             f"({type(exc).__name__}: {exc}); the file may be corrupt")
-        dos = p[..., 1] + 2.0 * p[..., 2]
-        start = variants.start if isinstance(variants, slice) and variants.start else 0
-        return GenotypeBlock(start=start, dosages=np.asarray(dos, dtype=np.float32),
-                             info=info_score(p))
-
-    def iter_blocks(self, *, samples: np.ndarray | None = None, variants: np.ndarray | None = None,
-                    block_size: int = 1000) -> Iterator[GenotypeBlock]:
-        return _iter_blocks(self, samples=samples, variants=variants, block_size=block_size)
-
-
-def info_score(probs: np.ndarray) -> np.ndarray:
-    """IMPUTE-style INFO from genotype probabilities, shape (N, M, 3) -> (M,).
-
-    INFO = 1 - sum_i (E[g_i^2] - E[g_i]^2) / (2 N theta (1 - theta)), theta = mean dosage / 2,
-    over non-missing individuals; 1 for monomorphic variants (as IMPUTE2 reports).
-    """
-    p = np.asarray(probs, dtype=np.float64)
-    e = p[..., 1] + 2 * p[..., 2]
-    f = p[..., 1] + 4 * p[..., 2]
-    ok = ~np.isnan(e)
-    n = ok.sum(axis=0)
-    theta = np.where(n > 0, np.nansum(e, axis=0) / np.maximum(2 * n, 1), 0.0)
-    denom = 2 * n * theta * (1 - theta)
-    var_sum = np.nansum(f - e ** 2, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        info = np.where(denom > 1e-12, 1 - var_sum / denom, 1.0)
-    return info
-
-
-def open_genotypes(*, bfile: str | None = None, bgen: str | None = None,
-                   sample: str | None = None) -> GenotypeSource:
-    """Open PLINK (``bfile`` prefix) or BGEN (``bgen`` path, optional ``sample``) genotypes."""
-    if (bfile is None) == (bgen is None):
-        raise InputError("give exactly one of --bfile and --bgen")
+def open_genotypes(*, bfile: str | None = None, pfile: str | None = None,
+                   bgen: str | None = None, sample: str | None = None,
+                   extract: str | None = None, exclude: str | None = None) -> GenotypeSource:
+    """Open PLINK 1 (``bfile`` prefix), PLINK 2 (``pfile`` prefix) or BGEN (``bgen`` path,
+    optional ``sample``) genotypes, restricted to the variants of ``extract`` and without those
+    of ``exclude`` (files of variant IDs, first column; PLINK 2 semantics)."""
+    given = [f for f, v in (("--bfile", bfile), ("--pfile", pfile), ("--bgen", bgen)) if v]
+    if len(given) != 1:
+        raise InputError("give exactly one of --bfile, --pfile and --bgen"
+                         + (f" (got {' and '.join(given)})" if given else ""))
+    if sample is not None and bgen is None:
+        raise InputError("--sample goes with --bgen")
     if bfile is not None:
-        return PlinkSource(bfile)
-    return BgenSource(bgen, sample=sample)
+        source = PlinkSource(bfile)
+    elif pfile is not None:
+        from .pgen import PgenSource
+
+        source = PgenSource(pfile)
+    else:
+        source = BgenSource(bgen, sample=sample)
+    if extract is None and exclude is None:
+        return source
+    ids = source.variants["variant_id"].to_numpy(dtype=str)
+    mask = np.ones(len(ids), dtype=bool)
+    if extract is not None:
+        mask &= np.isin(ids, read_variant_list(extract))
+    if exclude is not None:
+        mask &= ~np.isin(ids, read_variant_list(exclude))
+    if not mask.any():
+        raise InputError(f"{extract or exclude}: no variant of {source.path} is left after "
+                         f"--extract/--exclude (IDs are matched on the variant ID column)")
+    return VariantSubset(source, np.flatnonzero(mask))
 
 
-def _bgen_metadata_path(path: Path) -> Path:
-    beside = Path(str(path) + ".metadata2.mmm")
-    if beside.exists() or os.access(path.parent, os.W_OK):
-        return beside
-    cache = Path(os.environ.get("BGEN_READER_CACHE_HOME", tempfile.gettempdir())) / "contig-gwas"
-    cache.mkdir(parents=True, exist_ok=True)
-    st = path.stat()
-    return cache / f"{path.name}.{st.st_size}.{int(st.st_mtime)}.metadata2.mmm"
-
-
-def _index_bgen_isolated(path: Path, metadata: Path) -> None:
-    """Build bgen-reader's index in a child process.
-
-    bgen-reader's native code can crash (segmentation fault) on a corrupt or truncated file
-    while indexing it; in a child process that becomes an InputError instead of killing the
-    caller. A failed attempt leaves no index behind.
-    """
-    import subprocess
-    import sys
-
-    code = ("import sys; from bgen_reader import open_bgen; "
-            "b = open_bgen(sys.argv[1], metadata_filepath=sys.argv[2], allow_complex=False, "
-            "verbose=False); b.nalleles")
-    res = subprocess.run([sys.executable, "-c", code, str(path), str(metadata)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        for p in (metadata, Path(str(metadata) + ".temp")):
-            p.unlink(missing_ok=True)
-        lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-        detail = (f"the reader crashed with signal {-res.returncode}" if res.returncode < 0
-                  else (lines[-1] if lines else f"exit status {res.returncode}"))
-        raise InputError(f"{path}: cannot read BGEN file ({detail}); the file may be corrupt "
-                         f"or truncated")
-
-
-def _read_fam(path: Path) -> pd.DataFrame:
-    df = _read_ws(path, ncols=6)
-    return pd.DataFrame({"FID": df[0].astype(str).to_numpy(), "IID": df[1].astype(str).to_numpy()})
-
-
-def _read_bim(path: Path) -> pd.DataFrame:
-    df = _read_ws(path, ncols=6)
-    try:
-        pos = df[3].astype(np.int64).to_numpy()
-    except ValueError:
-        raise InputError(f"{path}: column 4 (base-pair position) is not an integer") from None
-    return pd.DataFrame({
-        "chromosome": normalise_chromosomes(df[0].to_numpy(), source=str(path)),
-        "position": pos,
-        "variant_id": df[1].astype(str).to_numpy(),
-        "effect_allele": df[4].astype(str).to_numpy(),
-        "other_allele": df[5].astype(str).to_numpy(),
-    })
-
-
-def _read_ws(path: Path, *, ncols: int) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c")
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: file is empty") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: cannot parse ({exc})") from None
-    if df.shape[1] != ncols:
-        raise InputError(f"{path}: expected {ncols} columns, found {df.shape[1]}")
-    return df
-
-
-def _read_sample_file(path: Path, *, expected: int) -> pd.DataFrame:
-    """Oxford .sample: header line, type line (0 0 0 ...), then ID_1 ID_2 ... per sample."""
-    if not path.exists():
-        raise InputError(f"{path}: .sample file not found")
-    df = pd.read_csv(path, sep=r"\s+", dtype=str)
-    if df.shape[1] < 2 or len(df) < 1:
-        raise InputError(f"{path}: expected a header, a type line and ID_1 ID_2 columns")
-    df = df.iloc[1:]  # type line
-    if len(df) != expected:
-        raise InputError(f"{path}: {len(df)} samples but the BGEN file has {expected}")
-    return pd.DataFrame({"FID": df.iloc[:, 0].to_numpy(), "IID": df.iloc[:, 1].to_numpy()})
-
-
-def write_sample_file(path: str | os.PathLike, *, fid: Sequence[str], iid: Sequence[str]) -> None:
-    """Write an Oxford .sample file with ID_1 = FID and ID_2 = IID."""
-    lines = ["ID_1 ID_2 missing", "0 0 0"] + [f"{f} {i} 0" for f, i in zip(fid, iid)]
-    Path(path).write_text("\n".join(lines) + "\n")
+def read_variant_list(path: str) -> np.ndarray:
+    """Variant IDs of an ``--extract``/``--exclude`` file: the first field of each line (as
+    PLINK 2, REGENIE and BOLT-LMM read them); plain, gzip or zstd."""
+    ids = [ln.split()[0] for ln in read_lines(path, what="variant list")]
+    if not ids:
+        raise InputError(f"{path}: variant list is empty")
+    return np.unique(np.asarray(ids, dtype=str))

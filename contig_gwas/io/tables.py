@@ -1,9 +1,18 @@
 """Phenotype and covariate tables in the PLINK / BOLT-LMM / REGENIE layout.
 
-``FID IID`` first, then one column per trait, whitespace- or tab-separated, with a header line
-(a leading ``#`` on ``#FID`` is accepted). ``NA``, ``-9``, ``.``, ``nan`` and empty fields are
-missing. In covariate tables a non-numeric column is categorical: it is one-hot encoded with
-its most common level as the reference (dropped), so the design stays full rank.
+Read as PLINK 2 reads ``--pheno``/``--covar`` files:
+
+- the ID columns come first: ``FID IID`` or ``IID`` alone, named in a header line that may start
+  with ``#`` (``#FID IID``, ``#IID``: PLINK 2 ``.psam`` style); an ``SID`` column after them and
+  ``.psam`` parent columns (``PAT MAT``) are skipped. A file whose first line is not such a
+  header is read as PLINK 1 did: ``FID IID`` then values, named ``PHENO1, PHENO2, ...``
+  (``COVAR1, ...`` in covariate tables);
+- fields are separated by tabs or spaces, mixed freely (a tab-separated file may leave a
+  field empty: missing); CR LF line endings; plain, gzip or zstd (``contig_gwas.io.text``);
+- ``NA``, ``-9``, ``.``, ``nan`` and empty fields are missing.
+
+In covariate tables a non-numeric column is categorical: it is one-hot encoded with its most
+common level as the reference (dropped), so the design stays full rank.
 """
 
 from __future__ import annotations
@@ -57,15 +66,9 @@ def read_table(path: str | os.PathLike, *, kind: str = "phenotype",
         duplicate IIDs, or non-numeric phenotype values.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: {kind} file not found")
-    raw = _parse_columns(path, kind=kind)
-    raw.columns = [c.lstrip("#") for c in raw.columns]
-    if list(raw.columns[:2]) != ["FID", "IID"]:
-        raise InputError(f"{path}: the first two columns must be FID and IID, found "
-                         f"{list(raw.columns[:2])}")
-    if raw.shape[1] < 3:
-        raise InputError(f"{path}: no {kind} columns after FID and IID")
+    raw, fid = _parse_columns(path, kind=kind)
+    if raw.shape[1] < 2:
+        raise InputError(f"{path}: no {kind} columns after the ID columns")
     if raw.columns.duplicated().any():
         dup = raw.columns[raw.columns.duplicated()].tolist()
         raise InputError(f"{path}: duplicate column names {dup}")
@@ -73,12 +76,9 @@ def read_table(path: str | os.PathLike, *, kind: str = "phenotype",
     dup = pd.Index(iid)[pd.Index(iid).duplicated()].unique().tolist()
     if dup:
         raise InputError(f"{path}: duplicate IID {dup[:5]} ({len(dup)} duplicated in total)")
-    names = [c for c in raw.columns[2:]]
+    names = [c for c in raw.columns if c != "IID"]
     if columns is not None:
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise InputError(f"{path}: no column {missing} (columns are {names})")
-        names = list(columns)
+        names = resolve_columns(columns, names, source=str(path))
     notes: list[str] = []
     out: dict[str, np.ndarray] = {}
     for name in names:
@@ -98,7 +98,8 @@ def read_table(path: str | os.PathLike, *, kind: str = "phenotype",
                 vals = (col == level).astype(float).to_numpy()
                 vals[is_missing.to_numpy()] = np.nan
                 out[f"{name}_{level}"] = vals
-            notes.append(f"categorical covariate {name}: {len(counts)} levels, reference {reference!r}")
+            notes.append(f"categorical covariate {name}: {len(counts)} levels, "
+                         f"reference {reference!r}")
             continue
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -106,23 +107,92 @@ def read_table(path: str | os.PathLike, *, kind: str = "phenotype",
                              f"(IID {iid[i]}, data row {i + 1}); {int(bad.sum())} such values")
         out[name] = num.to_numpy(dtype=np.float64)
     values = pd.DataFrame(out, index=pd.Index(iid, name="IID"))
-    return Table(path=str(path), fid=raw["FID"].astype(str).to_numpy(), iid=iid, values=values,
-                 notes=notes)
+    return Table(path=str(path), fid=fid, iid=iid, values=values, notes=notes)
 
 
-def _parse_columns(path: Path, *, kind: str) -> pd.DataFrame:
-    """Split a table into string columns: tab-separated if the header has a tab, else whitespace."""
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+def resolve_columns(requested: Sequence[str], available: Sequence[str], *,
+                    source: str) -> list[str]:
+    """The columns named by ``requested``, as PLINK 2's ``--pheno-name``/``--covar-name`` reads
+    them: a name, or a dash range ``A-B`` of two column names meaning every column from ``A``
+    to ``B`` in file order (``PC1-PC10``). A name that exists as written wins over a range
+    reading of it. Duplicates are dropped (first kept).
+
+    Raises:
+        InputError naming ``source`` and the names that match no column.
+    """
+    avail = list(available)
+    pos = {c: k for k, c in enumerate(avail)}
+    out: list[str] = []
+    missing: list[str] = []
+    for item in requested:
+        if item in pos:
+            out.append(item)
+            continue
+        hits = [(a, b) for k in range(1, len(item)) if item[k] == "-"
+                for a, b in [(item[:k], item[k + 1:])] if a in pos and b in pos]
+        if len(hits) == 1 and pos[hits[0][0]] <= pos[hits[0][1]]:
+            out.extend(avail[pos[hits[0][0]]:pos[hits[0][1]] + 1])
+        else:
+            missing.append(item)
+    if missing:
+        shown = ", ".join(avail[:12]) + (", ..." if len(avail) > 12 else "")
+        raise InputError(f"{source}: no column {missing} (columns are {shown}; a range A-B "
+                         f"needs both ends as columns, A first)")
+    return list(dict.fromkeys(out))
+
+
+#: ID columns a header may name before the values (PLINK 2 .psam: FID IID SID PAT MAT)
+_ID_COLUMNS = ("FID", "IID", "SID", "PAT", "MAT")
+
+
+def split_fields(lines: list[str], *, width: int) -> list[list[str]]:
+    """Split lines into fields: by tabs where that gives ``width`` fields (empty fields kept),
+    else by any run of spaces and tabs (PLINK's rule)."""
+    rows = []
+    for ln in lines:
+        r = ln.split("\t")
+        if len(r) != width:
+            r = ln.split()
+        rows.append([f.strip() for f in r])
+    return rows
+
+
+def _parse_columns(path: Path, *, kind: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table as string columns ``IID, trait...`` and the FID of each row (= IID where the
+    file has no FID column)."""
+    from .text import read_lines
+
+    lines = read_lines(path, what=f"{kind} file")
     if not lines:
         raise InputError(f"{path}: {kind} file is empty")
-    tabbed = "\t" in lines[0]
-    rows = [ln.rstrip("\r").split("\t") if tabbed else ln.split() for ln in lines]
-    header, body = [h.strip() for h in rows[0]], rows[1:]
-    for i, r in enumerate(body):
+    first = lines[0].split()
+    names = [first[0].lstrip("#")] + first[1:]
+    if names[:2] == ["FID", "IID"] or names[0] == "IID":
+        n_id = 0
+        while n_id < len(names) and names[n_id] in _ID_COLUMNS:
+            n_id += 1
+        header, body = names, lines[1:]
+    else:
+        if first[0].startswith("#"):
+            raise InputError(f"{path}: header {lines[0].strip()[:60]!r} does not start with "
+                             f"FID IID or IID (as PLINK 2 requires)")
+        n_id = 2  # PLINK 1: FID IID then values, no header
+        prefix = "COVAR" if kind == "covariate" else "PHENO"
+        header, body = ["FID", "IID"] + [f"{prefix}{k}" for k in range(1, len(first) - 1)], lines
+        if len(first) < 3:
+            raise InputError(f"{path}: expected a header line starting with FID IID or IID, or "
+                             f"FID IID and values per line (found {len(first)} fields)")
+    rows = split_fields(body, width=len(header))
+    for i, r in enumerate(rows):
         if len(r) != len(header):
+            shown = " ".join(header[:6]) + (" ..." if len(header) > 6 else "")
             raise InputError(f"{path}: data row {i + 1} has {len(r)} columns but the header has "
-                             f"{len(header)}")
-    return pd.DataFrame(body, columns=header, dtype=str) if body else pd.DataFrame(columns=header)
+                             f"{len(header)} ({shown})")
+    df = pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header)
+    iid = df["IID"].astype(str).to_numpy()
+    fid = df["FID"].astype(str).to_numpy() if "FID" in header[:n_id] else iid.copy()
+    keep = ["IID"] + header[n_id:]
+    return df[keep], fid
 
 
 def write_table(path: str | os.PathLike, *, fid: Sequence[str], iid: Sequence[str],
@@ -138,16 +208,29 @@ def write_table(path: str | os.PathLike, *, fid: Sequence[str], iid: Sequence[st
 
 
 def read_id_list(path: str | os.PathLike) -> np.ndarray:
-    """Read a ``--keep``/``--remove`` file: ``FID IID`` (or a single IID column) per line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: sample list not found")
-    rows = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
-    if rows and rows[0][:2] in (["FID", "IID"], ["#FID", "IID"]) or rows and rows[0] == ["IID"]:
-        rows = rows[1:]
+    """Read a ``--keep``/``--remove`` file as PLINK 2 does: an optional header line (``#FID IID``,
+    ``FID IID``, ``#IID``, ``IID``); without one, a single column is IID and two or more are
+    ``FID IID ...`` (further columns ignored). Returns the IIDs."""
+    from .text import read_lines
+
+    lines = read_lines(path, what="sample list")
+    rows = [ln.split() for ln in lines]
+    id_col = None
+    if rows:
+        head = [rows[0][0].lstrip("#")] + rows[0][1:]
+        if head[:2] == ["FID", "IID"] or head[0] == "IID":
+            id_col = head.index("IID")
+            rows = rows[1:]
+        elif rows[0][0].startswith("#"):
+            raise InputError(f"{path}: header {lines[0].strip()[:60]!r} does not start with "
+                             f"FID IID or IID")
     if not rows:
         raise InputError(f"{path}: sample list is empty")
-    widths = {len(r) for r in rows}
-    if widths - {1, 2} and not all(len(r) >= 2 for r in rows):
-        raise InputError(f"{path}: expected FID IID (or IID) per line")
-    return np.array([r[1] if len(r) >= 2 else r[0] for r in rows], dtype=str)
+    if id_col is None:
+        id_col = 0 if len(rows[0]) == 1 else 1
+    short = [k for k, r in enumerate(rows) if len(r) <= id_col]
+    if short:
+        line = short[0] + 1 + (len(lines) - len(rows))
+        raise InputError(f"{path}: line {line} has {len(rows[short[0]])} field(s); expected "
+                         f"{'FID IID' if id_col else 'IID'}")
+    return np.array([r[id_col] for r in rows], dtype=str)

@@ -130,8 +130,9 @@ def _select_variants(variants: pd.DataFrame, *, snps: str | None, stride: int | 
 
 
 def load_raw(*, iid: np.ndarray, bfile: str | None, bgen: str | None, sample: str | None,
-             snps: str | None, snp_stride: int | None, report: list[str]) -> Modality:
-    src = open_genotypes(bfile=bfile, bgen=bgen, sample=sample)
+             snps: str | None, snp_stride: int | None, report: list[str],
+             pfile: str | None = None) -> Modality:
+    src = open_genotypes(bfile=bfile, pfile=pfile, bgen=bgen, sample=sample)
     rows = pd.Index(src.samples["IID"].astype(str)).get_indexer(iid)
     present = rows >= 0
     sel = _select_variants(src.variants, snps=snps, stride=snp_stride, report=report)
@@ -171,7 +172,7 @@ def load_table_modality(name: str, path: str, *, iid: np.ndarray, zscore: bool,
 
 
 def load_pretrain_data(*, manifest: str, modalities: Sequence[str] = (), bfile: str | None = None,
-                       bgen: str | None = None, sample: str | None = None,
+                       pfile: str | None = None, bgen: str | None = None, sample: str | None = None,
                        snps: str | None = None, snp_stride: int | None = None,
                        pgs: str | None = None, burden: str | None = None,
                        aggregate: str = "inner", image_size: int = 224,
@@ -188,10 +189,10 @@ def load_pretrain_data(*, manifest: str, modalities: Sequence[str] = (), bfile: 
         if name not in MODALITIES:
             raise InputError(f"unknown modality {name!r}; choose from {list(MODALITIES)}")
         if name == "raw":
-            if bfile is None and bgen is None:
-                raise InputError("modality raw needs --bfile or --bgen")
-            mods[name] = load_raw(iid=iid, bfile=bfile, bgen=bgen, sample=sample, snps=snps,
-                                  snp_stride=snp_stride, report=report)
+            if bfile is None and pfile is None and bgen is None:
+                raise InputError("modality raw needs --bfile, --pfile or --bgen")
+            mods[name] = load_raw(iid=iid, bfile=bfile, pfile=pfile, bgen=bgen, sample=sample,
+                                  snps=snps, snp_stride=snp_stride, report=report)
         else:
             path = pgs if name == "pgs" else burden
             if path is None:

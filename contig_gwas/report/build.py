@@ -119,8 +119,8 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, truth, highlight, pa
         log.warning(msg)
 
     if genotypes is None:
-        warn("no --bfile given: loci are clumped by distance only (every variant with "
-             f"p <= {params.p2:g} within {params.kb:g} kb joins the locus)")
+        warn("no --bfile/--pfile/--bgen given: loci are clumped by distance only (every variant "
+             f"with p <= {params.p2:g} within {params.kb:g} kb joins the locus)")
     truth_table = read_truth(truth) if truth is not None else None
     figs: list[FigureFile] = []
     loci: dict[str, pd.DataFrame] = {}
@@ -300,7 +300,7 @@ def _shared_with(g: str, lt: pd.DataFrame, group_loci: dict, kb: float) -> list[
 def _note_ld(info: dict, *, path, warn: Callable[[str], None]) -> None:
     if info["without_genotypes"]:
         warn(f"{path}: {info['without_genotypes']} of {info['candidates']} clumping candidates "
-             "are not in the --bfile genotypes (they absorb no variants and join no locus by LD)")
+             "are not in the LD genotypes (they absorb no variants and join no locus by LD)")
 
 
 def _save_table(out: Path, key: str, title: str, caption: str, frame: pd.DataFrame) -> Table:

@@ -128,8 +128,9 @@ def _model_genotypes(inp: GwasInputs, o: GwasOptions, settings: Step1Settings,
 
 def _read_blocks(src, rows: np.ndarray, variants: np.ndarray, block_size: int):
     """``(indices, calls, block)`` per block of ``variants``: int8 hard calls (``calls``) from
-    sources that have them (PLINK), else a dosage ``GenotypeBlock``."""
-    hard = hasattr(src, "read_calls")
+    sources that have them (PLINK .bed, PGEN without dosages), else a dosage
+    ``GenotypeBlock``."""
+    hard = src.hard_calls
     for a in range(0, len(variants), block_size):
         idx = variants[a:a + block_size]
         sel = variant_selection(idx)
