@@ -1,13 +1,15 @@
 """Tests of contig-simulate: the files agree with each other and with the truth they claim.
 
 Most tests read the session's ``tiny_cohort`` (400 individuals, 3,000 variants, 3 chromosomes,
-32-pixel images); the determinism and CLI tests simulate very small cohorts of their own.
+32-pixel images); the determinism, null-cohort and CLI tests simulate small cohorts of their
+own.
 """
 
 from __future__ import annotations
 
 import filecmp
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -286,3 +288,146 @@ def test_modalities_and_covariates_carry_their_signal(tiny_cohort: Path,
     pc1 = cov["PC1"].to_numpy()
     gap = abs(pc1[in_b].mean() - pc1[~in_b].mean()) / pc1.std()
     assert gap > 2.0, gap
+
+
+def _planted_f(latent: pd.Series, x: np.ndarray, base: np.ndarray) -> float:
+    """F statistic of ``x`` (N, K) added to the design ``base`` (N, B) in a regression of
+    ``latent``, over the individuals with every call present."""
+    ok = ~np.isnan(x).any(axis=1)
+    y = latent.to_numpy()[ok]
+
+    def rss(design: np.ndarray) -> float:
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        r = y - design @ coef
+        return float(r @ r)
+
+    small, full = base[ok], np.column_stack([base[ok], x[ok]])
+    k, dof = x.shape[1], ok.sum() - full.shape[1]
+    return (rss(small) - rss(full)) / k / (rss(full) / dof)
+
+
+def test_null_cohort_has_no_genetic_effect(tmp_path: Path) -> None:
+    """--h2 0: truth.json says null, nothing is planted, every genetic value is exactly 0. The
+    same seed's non-null cohort (identical genotypes, PCs and burdens) is the positive control:
+    its major causal variants explain its traits, the image traits among them (F > 8 with 3
+    and ~390 degrees of freedom: p < 1e-4), but not the null cohort's (F < 5: p > 0.002), and
+    its PGS correlate with the traits (> 0.4) where the null cohort's do not (< 0.2; null SD
+    1/sqrt(400))."""
+    from contig_gwas.report.truth import read_truth, truth_recovery
+    from contig_gwas.simulate import simulate_cohort
+
+    kw = {"seed": 5, "n_individuals": 400, "n_snps": 300, "n_chromosomes": 2, "image_size": 16,
+          "progress": False}
+    null = simulate_cohort(out_dir=tmp_path / "null", h2=0, **kw)
+    alt = simulate_cohort(out_dir=tmp_path / "alt", **kw)
+    truth = json.loads((tmp_path / "null" / "truth.json").read_text())
+    assert truth == null.truth and truth["null"] is True and "null" not in alt.truth
+    assert truth["parameters"]["n_causal"] == 0 and truth["parameters"]["h2"] == 0
+    assert set(truth["null_cohort"]["image_traits_without_genetic_effect"]) == {
+        t for t, v in truth["traits"].items() if v["image_property"]}
+    assert set(truth["null_cohort"]["standard_phenotypes_without_genetic_effect"]) == set(
+        truth["standard_phenotypes"])
+    for t, info in truth["traits"].items():
+        assert info["causal_variants"] == [] and info["burden_genes"] == []
+        assert info["polygenic_variants"] == [] and info["polygenic_scale"] == 0
+        assert info["h2_target"] == info["realised_h2"] == 0
+        assert info["realised_h2_written_variants"] == info["realised_h2_given_covariates"] == 0
+    assert set(null.realised_h2.values()) == {0.0}  # Var(G) is exactly 0
+    assert null.causal.empty
+    assert read_truth(tmp_path / "null" / "truth.json").empty
+    # only the genetic effects differ between the two cohorts
+    same = ["genotypes.bed", "genotypes.bim", "genotypes.fam", "genotypes.bgen",
+            "genotypes.sample", "covariates.tsv", "burden.tsv"]
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "null", tmp_path / "alt", same,
+                                           shallow=False)
+    assert not mismatch and not errors
+    differ = ["latent_traits.tsv", "phenotypes.tsv", "pgs.tsv", "manifest.tsv"]
+    _, mismatch, _ = filecmp.cmpfiles(tmp_path / "null", tmp_path / "alt", differ, shallow=False)
+    assert mismatch == differ[:3]  # the manifest (who has which eye) is the same
+
+    plink = open_genotypes(bfile=str(tmp_path / "alt" / "genotypes"))
+    vid = pd.Index(plink.variants.variant_id)
+    cov = read_table(tmp_path / "alt" / "covariates.tsv", kind="covariate").values
+    cov = cov.loc[plink.samples.IID]
+    group_b = np.isin(plink.samples.IID, alt.truth["ancestry"]["iid_B"]).astype(float)
+    base = np.column_stack([np.ones(len(cov)), group_b, cov["age"], cov["sex"]])
+    lat = {name: _latent(tmp_path / name).loc[plink.samples.IID] for name in ("null", "alt")}
+    pgs = {name: read_table(tmp_path / name / "pgs.tsv").values for name in ("null", "alt")}
+    for t, info in alt.truth["traits"].items():
+        x = plink.read(variants=vid.get_indexer(
+            [c["variant_id"] for c in info["causal_variants"]])).dosages
+        assert _planted_f(lat["alt"][t], x, base) > 8, t
+        assert _planted_f(lat["null"][t], x, base) < 5, t
+        r = {k: np.corrcoef(pgs[k][f"PGS_{t}"], lat[k].loc[pgs[k].index, t])[0, 1]
+             for k in pgs}
+        assert r["alt"] > 0.4 and abs(r["null"]) < 0.2, (t, r)
+    # the standard phenotypes still measure their (now non-genetic) traits
+    phen = read_table(tmp_path / "null" / "phenotypes.tsv").values
+    assert phen.shape == (400, len(truth["standard_phenotypes"]))
+    for name, info in truth["standard_phenotypes"].items():
+        if info["measures_trait"]:
+            assert abs(info["correlation_with_trait"]) > 0.4, name
+    # the recovery table of a report on this cohort: nothing planted, every locus false
+    loci = {"g": pd.DataFrame({"chromosome": [1, 2], "base_pair_location": [10_000, 20_000]})}
+    rec = truth_recovery(loci=loci, truth=read_truth(tmp_path / "null" / "truth.json"), kb=250)
+    assert len(rec) == 1
+    row = rec.iloc[0]
+    assert row["trait"] == "all traits" and row["causal"] == row["recovered"] == 0
+    assert row["loci"] == row["false_positive_loci"] == 2 and row["true_positive_loci"] == 0
+    assert np.isnan(row["power"])
+
+
+def test_null_cohort_without_pgs_noise_writes_zero_pgs(tmp_path: Path) -> None:
+    """--h2 0 --pgs-noise 0: every PGS is constant; written as 0, correlations null."""
+    from contig_gwas.simulate import simulate_cohort
+
+    t = simulate_cohort(out_dir=tmp_path / "c", seed=2, h2=0.0, pgs_noise=0, progress=False,
+                        **MICRO)
+    pgs = read_table(tmp_path / "c" / "pgs.tsv").values
+    assert (pgs.to_numpy() == 0).all()
+    assert set(t.truth["pgs"]["correlation_with_trait"].values()) == {None}
+
+
+def test_cli_n_causal_zero_keeps_polygenic_background(tmp_path: Path) -> None:
+    """--n-causal 0: no planted major variants, the polygenic background reaches --h2."""
+    from contig_gwas.cli import simulate
+    from contig_gwas.report.truth import read_truth
+
+    out = tmp_path / "cohort"
+    argv = ["--out", str(out), "--seed", "4", "--n-individuals", "60", "--n-snps", "300",
+            "--n-chromosomes", "2", "--image-size", "16", "--no-progress"]
+    assert simulate.main(argv + ["--n-causal", "0", "--h2", "0.5"]) == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert "null" not in truth and truth["parameters"]["n_causal"] == 0
+    for t, info in truth["traits"].items():
+        assert info["causal_variants"] == []
+        assert len(info["polygenic_variants"]) > 0 and info["polygenic_scale"] > 0
+        # the background is scaled so that Var(G) = h2 exactly (variance: ddof 1; both values
+        # written to 6 significant digits, so their product to 1e-5)
+        var_g = info["realised_h2"] * info["variance"] * (60 - 1) / 60
+        assert var_g == pytest.approx(0.5, rel=2e-5), t
+    assert read_truth(out / "truth.json").empty
+    # --h2 0 alone: --n-causal defaults to 0
+    assert simulate.main(argv + ["--h2", "0", "--overwrite"]) == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["null"] is True and truth["parameters"]["n_causal"] == 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--h2", "-0.1"], r"--h2 must be in \[0, 1\), got -0.1"),
+    (["--h2", "1"], r"--h2 must be in \[0, 1\), got 1.0"),
+    (["--h2", "1.5"], r"--h2 must be in \[0, 1\), got 1.5"),
+    (["--h2", "nan"], r"--h2 must be in \[0, 1\), got nan"),
+    (["--n-causal", "-1"], "--n-causal must be non-negative, got -1"),
+    (["--h2", "0", "--n-causal", "2"], "--h2 0 .*no room for --n-causal 2"),
+    (["--h2", "0.1", "--n-causal", "3"], "no room for a polygenic background under h2 = 0.1"),
+])
+def test_cli_rejects_h2_and_n_causal_out_of_range(tmp_path: Path, capsys, extra: list[str],
+                                                   message: str) -> None:
+    from contig_gwas.cli import _common, simulate
+
+    out = tmp_path / "cohort"
+    assert _common.run(simulate.main, ["--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and re.search(message, err), err
+    assert not out.exists() and list(tmp_path.iterdir()) == []

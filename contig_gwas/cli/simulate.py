@@ -35,11 +35,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="share of individuals in sibling pairs")
     p.add_argument("--ancestry-b-share", type=float, default=0.15,
                    help="share of individuals from the second ancestry group")
-    p.add_argument("--n-causal", type=int, default=3, help="major causal variants per trait")
+    p.add_argument("--n-causal", type=int, default=None,
+                   help="major causal variants per trait (default: 3, or 0 under --h2 0); 0 "
+                   "plants none: the genetic effect is then the polygenic background and the "
+                   "effect genes alone, and truth.json's causal_variants lists are empty")
     p.add_argument("--causal-variance", type=float, default=0.04,
                    help="share of trait variance explained by each major causal variant")
     p.add_argument("--h2", type=float, default=None,
-                   help="heritability of every latent trait (default: per-trait values)")
+                   help="heritability of every latent trait, in [0, 1) (default: per-trait "
+                   "values); 0 writes a null cohort for checking the type-1 error of learned "
+                   "phenotypes: no variant or gene affects any trait, so the images, standard "
+                   "phenotypes and downstream grade carry no genetic effect and the PGS only "
+                   "estimation noise; the age, sex and ancestry-group effects remain (adjust "
+                   "for the PCs, or pass --ancestry-b-share 0); truth.json says \"null\": true")
     p.add_argument("--n-polygenic", type=int, default=500,
                    help="polygenic background variants per trait")
     p.add_argument("--pgs-noise", type=float, default=0.2,

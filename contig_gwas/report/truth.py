@@ -4,7 +4,9 @@ The reader accepts the layouts a simulator is likely to write: ``traits`` as a m
 ``{trait: {...}}`` or a list of objects with a ``name``; causal variants under ``causal_variants``
 (or ``causal``, ``major``, ``variants``) as a list of objects or as parallel lists, with the
 keys ``variant_id``/``chromosome``/``position`` (or common aliases). Anything else is an
-InputError naming the file.
+InputError naming the file. Empty lists are a cohort with no planted variants (``contig-simulate
+--n-causal 0`` or a null cohort, ``--h2 0``): the table then has no rows, and every locus is a
+false positive.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ _ALIASES = {
 
 
 def read_truth(path: str | os.PathLike) -> pd.DataFrame:
-    """Causal variants of a simulated cohort: columns trait, variant_id, chromosome, position."""
+    """Causal variants of a simulated cohort: columns trait, variant_id, chromosome, position
+    (no rows when every trait lists none)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: truth file not found")
@@ -45,6 +48,8 @@ def read_truth(path: str | os.PathLike) -> pd.DataFrame:
                  for k, t in enumerate(traits)]
     else:
         raise InputError(f"{path}: no 'traits' mapping or list with causal variants")
+    if not items:
+        raise InputError(f"{path}: 'traits' is empty")
     rows = []
     for name, spec in items:
         if not isinstance(spec, dict):
@@ -55,9 +60,11 @@ def read_truth(path: str | os.PathLike) -> pd.DataFrame:
                              f"(looked for {', '.join(_CAUSAL_KEYS)})")
         for rec in _records(causal, path=path, trait=name):
             rows.append({"trait": name, **rec})
-    if not rows:
-        raise InputError(f"{path}: no causal variants found")
-    return pd.DataFrame(rows, columns=["trait", "variant_id", "chromosome", "position"])
+    cols = ["trait", "variant_id", "chromosome", "position"]
+    if not rows:  # no planted variants
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("trait", "variant_id") else
+                                          np.int64) for c in cols})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _records(causal, *, path: Path, trait: str) -> list[dict]:

@@ -11,6 +11,9 @@ byte-identical for the same seed and parameters):
    calls, PLINK and BGEN writers, genetic values, PGS, gene carriers, sibling IBD sharing;
 5. latent traits, genetic PCs (a second pass over the PLINK file), tables, images, truth.json.
 
+``h2 = 0`` makes a null cohort (steps 3 and 5 plant no genetic effect; the genotypes, PCs,
+demographics and environmental noise are those of the same seed's non-null cohort).
+
 See ``docs/readme_simulate.md`` for every file written.
 """
 
@@ -127,14 +130,21 @@ def _simulate(*, out: Path, work: Path, p: CohortParameters, log: RunLog,
              f"({', '.join(f'{s.chromosome}: {len(s.variants)}' for s in sites)}); "
              f"{sum(int((~s.is_common).sum()) for s in sites)} rare sites in {len(genes)} genes")
 
+    if p.null:
+        log.info("null cohort (h2 = 0): no major causal variants, no polygenic background and "
+                 "no effect genes; images, standard phenotypes and the downstream grade carry "
+                 "no genetic effect")
+    # a null cohort plants nothing: n_causal is 0 (validated), the polygenic background empty
     eff = tr.draw_effects(rng=rng_for(p.seed, "effects"), variants=variants, names=names,
                           n_causal=p.n_causal, causal_variance=p.causal_variance,
-                          n_polygenic=p.n_polygenic, spacing_bp=100_000, pgs_noise=p.pgs_noise)
+                          n_polygenic=0 if p.null else p.n_polygenic, spacing_bp=100_000,
+                          pgs_noise=p.pgs_noise)
     stream = _stream(out=out, p=p, ped=ped, iid=iid, sites=sites, variants=variants, eff=eff,
                      n_genes=len(genes), log=log, progress=progress)
 
     burden = mod.burden_effects(rng=rng_for(p.seed, "burden"), carriers=stream["carriers"],
-                                trait_index=[names.index(t) for t in img.IMAGE_TRAITS],
+                                trait_index=[] if p.null else
+                                [names.index(t) for t in img.IMAGE_TRAITS],
                                 n_traits=len(names), effect_size=p.burden_effect)
     h2 = np.array([s.h2 if p.h2 is None else p.h2 for s in specs])
     latent = tr.finalize_traits(
@@ -144,7 +154,7 @@ def _simulate(*, out: Path, work: Path, p: CohortParameters, log: RunLog,
         index=pd.Index(iid, name="IID"))
     log.info("realised h2: " + ", ".join(f"{k} {v:.3f}" for k, v in zip(names, latent.realised_h2)))
     for k, name in enumerate(names):
-        if latent.poly_scale[k] == 0:
+        if latent.poly_scale[k] == 0 and h2[k] > 0:
             log.warning(f"trait {name}: no polygenic background could reach h2 = {h2[k]} "
                         f"(realised {latent.realised_h2[k]:.3f})")
     with log.step("genetic PCs"):

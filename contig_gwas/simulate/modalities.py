@@ -6,7 +6,8 @@
   a well-powered external GWAS); standardised to mean 0, SD 1. With the default heritabilities
   a PGS correlates about 0.55-0.77 with its image trait (``truth.json``:
   ``pgs.correlation_with_trait``), the information that ContIG's PGS encoder can align images
-  with.
+  with. In a null cohort (``h2 = 0``) a PGS is the estimation error alone: no signal about the
+  traits.
 - Gene burdens: genes are intervals on the simulated chromosomes; an individual carries a gene
   (1) when it has at least one rare allele (founder MAF < ``maf_min``) inside it. Rare sites are
   not in the written genotype files (as exome burdens beside array genotypes). A few genes
@@ -82,9 +83,11 @@ def burden_effects(*, rng: np.random.Generator, carriers: np.ndarray, trait_inde
 
 def polygenic_scores(*, g_major: np.ndarray, g_poly: np.ndarray, poly_scale: np.ndarray,
                      g_noise: np.ndarray) -> np.ndarray:
-    """PGS from noisy estimates, shape (N, T): (major + scaled polygenic + error), standardised."""
+    """PGS from noisy estimates, shape (N, T): (major + scaled polygenic + error), standardised;
+    0 for a trait whose score is constant (no genetic effect and ``pgs_noise`` 0)."""
     s = g_major + g_poly * poly_scale + g_noise
-    return (s - s.mean(axis=0)) / s.std(axis=0)
+    sd = s.std(axis=0)
+    return np.divide(s - s.mean(axis=0), sd, out=np.zeros_like(s), where=sd > 0)
 
 
 def absent_rows(*, rng: np.random.Generator, n: int, share: float) -> np.ndarray:

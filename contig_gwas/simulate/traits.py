@@ -8,6 +8,9 @@ Each latent trait is ``Y = G + E`` on a scale where ``Var(Y)`` is about 1:
 - ``E`` = age, sex and an ancestry-group shift (so that covariates and genetic PCs matter)
   + Gaussian noise, with ``Var(E) = 1 - h2``.
 
+With ``h2 = 0`` (a null cohort) the caller plants nothing (no majors, no polygenic background,
+no effect genes): ``G`` is exactly 0 and ``Y = E``.
+
 Effects (``beta``) are per copy of the effect allele (the dosage scale of the written files).
 """
 
@@ -74,8 +77,11 @@ def choose_majors(*, rng: np.random.Generator, variants: pd.DataFrame, n_traits:
                   n_causal: int, spacing_bp: int, maf_min: float = 0.1) -> np.ndarray:
     """Distinct common variants, at least ``spacing_bp`` apart (halved until they fit).
 
-    Returns int64, shape (n_traits, n_causal), indices into ``variants``.
+    Returns int64, shape (n_traits, n_causal), indices into ``variants`` (no columns and no
+    random draws when ``n_causal`` is 0).
     """
+    if n_causal == 0:
+        return np.zeros((n_traits, 0), dtype=np.int64)
     p = variants["founder_freq"].to_numpy()
     cand = np.flatnonzero(np.minimum(p, 1 - p) >= maf_min)
     if len(cand) < n_traits * n_causal:

@@ -17,7 +17,13 @@ from . import traits as tr
 
 @dataclass
 class CohortParameters:
-    """Every parameter of a simulation (recorded in truth.json)."""
+    """Every parameter of a simulation (recorded in truth.json).
+
+    ``h2 = 0`` makes a null cohort: no variant, gene or polygenic background affects any latent
+    trait, so the images, standard phenotypes and downstream grade carry no genetic effect
+    (``n_causal``, ``causal_variance``, ``n_polygenic`` and ``burden_effect`` are then unused).
+    ``n_causal`` None: 3 major causal variants per trait, or 0 under ``h2 = 0``.
+    """
 
     seed: int = 1
     n_individuals: int = 2000
@@ -26,7 +32,7 @@ class CohortParameters:
     image_size: int = 64
     related_share: float = 0.1
     ancestry_b_share: float = 0.15
-    n_causal: int = 3
+    n_causal: int | None = None
     causal_variance: float = 0.04
     h2: float | None = None
     n_polygenic: int = 500
@@ -41,6 +47,15 @@ class CohortParameters:
     maf_min: float = 0.01
     block_size: int = 1000
 
+    def __post_init__(self) -> None:
+        if self.n_causal is None:
+            self.n_causal = 0 if self.h2 == 0 else 3
+
+    @property
+    def null(self) -> bool:
+        """True for a null cohort (``h2 = 0``): no genetic effect on any latent trait."""
+        return self.h2 == 0
+
     def validate(self) -> None:
         """InputError for values the simulator cannot honour."""
         p = self
@@ -54,10 +69,10 @@ class CohortParameters:
              f"--related-share must be in [0, 0.8], got {p.related_share}"),
             (0 <= p.ancestry_b_share <= 0.5,
              f"--ancestry-b-share must be in [0, 0.5], got {p.ancestry_b_share}"),
-            (p.n_causal >= 1, f"--n-causal must be at least 1, got {p.n_causal}"),
+            (p.n_causal >= 0, f"--n-causal must be non-negative, got {p.n_causal}"),
             (0 < p.causal_variance < 0.2,
              f"--causal-variance must be in (0, 0.2), got {p.causal_variance}"),
-            (p.h2 is None or 0 < p.h2 < 1, f"--h2 must be in (0, 1), got {p.h2}"),
+            (p.h2 is None or 0 <= p.h2 < 1, f"--h2 must be in [0, 1), got {p.h2}"),
             (0 <= p.missing_rate <= 0.2,
              f"--missing-rate must be in [0, 0.2], got {p.missing_rate}"),
             (p.n_genes >= 5, f"--n-genes must be at least 5, got {p.n_genes}"),
@@ -67,7 +82,11 @@ class CohortParameters:
         for ok, msg in checks:
             if not ok:
                 raise InputError(msg)
-        for s in tr.TRAITS:
+        if p.null and p.n_causal > 0:
+            raise InputError(f"--h2 0 (a null cohort: no genetic effect) leaves no room for "
+                             f"--n-causal {p.n_causal} major causal variants: pass --n-causal 0 "
+                             f"or leave it out")
+        for s in () if p.null else tr.TRAITS:
             h2 = s.h2 if p.h2 is None else p.h2
             if p.n_causal * p.causal_variance > h2 - 0.05:
                 raise InputError(
@@ -108,6 +127,44 @@ class CohortTruth:
 def _r(x: float, digits: int = 6) -> float:
     """A float rounded to ``digits`` significant digits (stable JSON)."""
     return float(f"{float(x):.{digits}g}")
+
+
+def _correlation(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Pearson correlation to 4 digits; None where either side is constant (a PGS of a null
+    cohort simulated with ``pgs_noise`` 0)."""
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return _r(np.corrcoef(x, y)[0, 1], 4)
+
+
+def _null_description(*, names: list[str]) -> dict:
+    """truth.json's record of a null cohort (``h2 = 0``), placed after ``parameters``."""
+    from . import covariates as cov
+    from . import images as img
+
+    return {
+        "null": True,
+        "null_cohort": {
+            "genetic_effect": "none: h2 = 0, no major causal variant, no polygenic background "
+                              "and no effect gene; every latent trait's genetic value is "
+                              "exactly 0 (traits.*.realised_h2 = 0)",
+            "traits_without_genetic_effect": list(names),
+            "image_traits_without_genetic_effect": list(img.IMAGE_TRAITS),
+            "files_without_genetic_effect": ["latent_traits.tsv", "images/", "phenotypes.tsv",
+                                             "downstream.tsv"],
+            "standard_phenotypes_without_genetic_effect": [s.name for s in cov.PHENOTYPES],
+            "pgs": "the external GWAS's estimation error only (pgs.estimation_noise_variance): "
+                   "no signal about the traits",
+            "non_genetic_effects_kept": "age, sex and the ancestry-group shift "
+                                        "(traits.*.nongenetic_effects_sd); the ancestry group "
+                                        "goes with the genotypes, so adjust for the genetic PCs "
+                                        "(covariates.tsv), or simulate with --ancestry-b-share 0",
+            "unused_parameters": ["n_causal", "causal_variance", "n_polygenic",
+                                  "burden_effect"],
+            "use": "the type-1 error of phenotypes learned from the images: every association "
+                   "found in this cohort is a false positive",
+        },
+    }
 
 
 def write_outputs(*, out: Path, p: CohortParameters, iid: np.ndarray, ped, demo, variants,
@@ -200,6 +257,7 @@ def write_outputs(*, out: Path, p: CohortParameters, iid: np.ndarray, ped, demo,
                               "missing_share": _r(1 - ok.mean(), 4)}
     truth = {
         "tool": "contig-simulate", "version": version, "seed": p.seed, "parameters": asdict(p),
+        **(_null_description(names=names) if p.null else {}),
         "n_individuals": n, "n_variants": len(variants), "n_images": len(manifest),
         "n_individuals_with_images": int(manifest.IID.nunique()),
         "chromosomes": {str(int(c)): int((variants.chromosome == c).sum())
@@ -219,7 +277,7 @@ def write_outputs(*, out: Path, p: CohortParameters, iid: np.ndarray, ped, demo,
         "pgs": {"file": "pgs.tsv", "columns": [f"PGS_{t}" for t in names],
                 "estimation_noise_variance": p.pgs_noise, "n_absent": int(no_pgs.sum()),
                 "correlation_with_trait": {
-                    t: _r(np.corrcoef(pgs[:, k], latent.values[t].to_numpy())[0, 1], 4)
+                    t: _correlation(pgs[:, k], latent.values[t].to_numpy())
                     for k, t in enumerate(names)}},
         "burden": {"file": "burden.tsv", "n_absent": int(no_burden.sum()),
                    "genes": [{"gene": g.gene, "chromosome": int(g.chromosome),
