@@ -27,7 +27,8 @@ def normalise_chromosome(name: object, *, source: str = "input") -> int:
     except ValueError:
         raise InputError(f"{source}: unknown chromosome name {str(name)!r}") from None
     if not f.is_integer() or not 1 <= int(f) <= 26:
-        raise InputError(f"{source}: unknown chromosome name {str(name)!r} (expected 1-26, X, Y, XY, MT)")
+        raise InputError(f"{source}: unknown chromosome name {str(name)!r} (expected 1-26, X, Y, "
+                         f"XY, MT)")
     return int(f)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -19,7 +20,8 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 class NameList(argparse.Action):
-    """A list option that takes names separated by spaces, commas or both, and may be repeated:
+    """A list option that takes names separated by spaces, commas or both, and may be repeated
+    (names never hold spaces or commas: the tables are whitespace-delimited):
     ``--pheno-name A B``, ``--pheno-name A,B`` and ``--pheno-name A --pheno-name B`` are the
     same list. Dash ranges (``PC1-PC10``) are kept as written and resolved against the table's
     columns by the reader (``contig_gwas.io.tables.resolve_columns``)."""
@@ -29,7 +31,7 @@ class NameList(argparse.Action):
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        items = [x for v in values for x in v.split(",") if x]
+        items = [x for v in values for x in re.split(r"[,\s]+", v) if x]
         if not items:
             parser.error(f"{option_string}: no name given")
         setattr(namespace, self.dest, (getattr(namespace, self.dest) or []) + items)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ._common import make_parser
+from ._common import NameList, make_parser
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -16,8 +16,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", nargs="+", required=True,
                    help="contig-pretrain directories (contig, simclr, none), .pt files of them, "
                    "or local ResNet weights files (torchvision key names)")
-    p.add_argument("--name", nargs="+", default=None,
-                   help="a name per checkpoint (default: directory or file name)")
+    p.add_argument("--name", action=NameList, default=None, metavar="NAME",
+                   help="a name per checkpoint, space- or comma-separated (default: directory "
+                   "or file name)")
     p.add_argument("--manifest", required=True, help="image manifest TSV (IID path [instance])")
     p.add_argument("--task", required=True, help="labels, FID IID label... (NA missing)")
     p.add_argument("--label", default=None, help="label column (default: the only one)")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ._common import make_parser
+from ._common import NameList, make_parser
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -27,7 +27,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--sample", metavar="FILE", help=".sample file for --bgen")
     g.add_argument("--pgs", help="polygenic scores, FID IID PGS...")
     g.add_argument("--burden", help="gene burden table, FID IID gene... (0/1)")
-    g.add_argument("--modalities", default=None, help="comma list of raw,pgs,burden (default: "
+    g.add_argument("--modalities", action=NameList, default=None, metavar="NAME",
+                   help="raw, pgs and/or burden, space- or comma-separated (default: "
                    "the model's modalities whose inputs are given)")
     a = p.add_argument_group("attributions to the genetic inputs")
     a.add_argument("--steps", type=int, default=50, help="integration steps (Gauss-Legendre)")
@@ -94,13 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     refuse_to_overwrite([out / "summary.tsv", out / "explain.log"], overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     with RunLog(out / "explain.log", tool="contig-explain", argv=argv) as log:
-        mods = ([x.strip() for x in args.modalities.split(",") if x.strip()]
-                if args.modalities else None)
+        mods = list(args.modalities) if args.modalities else None
         with log.step("read checkpoint and cohort"):
             cohort = load_explain_cohort(
                 checkpoint=args.checkpoint, manifest=args.manifest, bfile=args.bfile,
-                pfile=args.pfile, bgen=args.bgen, sample=args.sample, pgs=args.pgs, burden=args.burden,
-                modalities=mods, weights=args.weights)
+                pfile=args.pfile, bgen=args.bgen, sample=args.sample, pgs=args.pgs,
+                burden=args.burden, modalities=mods, weights=args.weights)
         for line in cohort.report:
             log.info(line)
         people = None if args.people == "all" else cohort.split == args.people

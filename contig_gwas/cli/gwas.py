@@ -1,14 +1,6 @@
 """contig-gwas: exact linear-mixed-model GWAS of many phenotypes (FaST-LMM mathematics).
 
-Command line (PLINK2 / REGENIE conventions)::
-
-    contig-gwas (--bfile PREFIX | --pfile PREFIX | --bgen FILE [--sample FILE]) --pheno FILE
-                [--pheno-name NAME ...] [--covar FILE] [--covar-name NAME ...] [--keep FILE]
-                [--remove FILE] [--extract FILE] [--exclude FILE] [--chr LIST] [--range CHR:START-END] [--maf X] [--geno X]
-                [--hwe P] [--info X] [--grm-bfile PREFIX] [--no-loco] [--linear]
-                [--reml | --ml] [--mode exact|scalable|auto] [--step1-out FILE]
-                [--step1-in FILE] [--step1-only] [--threads N] [--block-size K] [--overwrite]
-                --out PREFIX
+Options follow PLINK 2 / REGENIE conventions; ``contig-gwas --help`` lists them.
 """
 
 from __future__ import annotations

@@ -108,7 +108,9 @@ def read_rg_pairs(path: str, *, names: Sequence[str]) -> list[tuple[str, str]]:
     if not p.exists():
         raise InputError(f"{p}: --rg-pairs file not found")
     pairs = []
-    for k, line in enumerate(p.read_text().splitlines(), 1):
+    from ..io.text import read_text
+
+    for k, line in enumerate(read_text(p, what="--rg-pairs file").split("\n"), 1):
         f = line.split()
         if not f or f[0].startswith("#") or (k == 1 and f == ["pheno1", "pheno2"]):
             continue

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ._common import make_parser
+from ._common import NameList, make_parser
 
 #: settings that may change between a run and its --resume
 _RESUME_FREE = {"device", "workers", "progress"}
@@ -31,8 +31,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    "giving at most 10,000 features)")
     g.add_argument("--pgs", help="polygenic scores, FID IID PGS... (z-scored)")
     g.add_argument("--burden", help="gene burden table, FID IID gene... (0/1)")
-    g.add_argument("--modalities", default=None,
-                   help="comma list of raw,pgs,burden (default: those whose inputs are given)")
+    g.add_argument("--modalities", action=NameList, default=None, metavar="NAME",
+                   help="raw, pgs and/or burden, space- or comma-separated (default: those whose "
+                   "inputs are given)")
     p.add_argument("--method", choices=["contig", "simclr", "none"], default="contig",
                    help="contig; simclr = image-only baseline; none = random-init encoder saved "
                    "without training")
@@ -89,7 +90,7 @@ def _modalities(args: argparse.Namespace) -> list[str]:
     if args.method != "contig":
         return []
     if args.modalities:
-        return [x.strip() for x in args.modalities.split(",") if x.strip()]
+        return list(args.modalities)
     mods = []
     if args.bfile or args.pfile or args.bgen:
         mods.append("raw")

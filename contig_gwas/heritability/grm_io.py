@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..io.text import read_lines
 
 
 def read_gcta_grm_ids(prefix: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +24,7 @@ def read_gcta_grm_ids(prefix: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
     path = Path(str(prefix) + ".grm.id")
     if not path.exists():
         raise InputError(f"{path}: GRM id file not found (from --grm-bfile {prefix})")
-    rows = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    rows = [ln.split() for ln in read_lines(path, what="GRM id file")]
     if not rows or any(len(r) < 2 for r in rows):
         raise InputError(f"{path}: expected FID IID on every line")
     return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])

@@ -170,5 +170,6 @@ def read_sumstats(path: str | os.PathLike) -> pd.DataFrame:
         raise InputError(f"{path}: cannot read summary statistics ({exc})") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"{path}: not a contig-gwas summary statistics file; missing columns {missing}")
+        raise InputError(f"{path}: not a contig-gwas summary statistics file; missing columns "
+                         f"{missing}")
     return df

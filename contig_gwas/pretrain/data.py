@@ -17,7 +17,6 @@ into training and validation is by individual, seeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -109,10 +108,9 @@ def _select_variants(variants: pd.DataFrame, *, snps: str | None, stride: int | 
                      report: list[str]) -> np.ndarray:
     m = len(variants)
     if snps is not None:
-        p = Path(snps)
-        if not p.exists():
-            raise InputError(f"{snps}: SNP list not found")
-        wanted = [ln.split()[0] for ln in p.read_text().splitlines() if ln.strip()]
+        from ..io.text import read_lines
+
+        wanted = [ln.split()[0] for ln in read_lines(snps, what="SNP list")]
         idx = pd.Index(variants["variant_id"]).get_indexer(wanted)
         absent = [w for w, i in zip(wanted, idx) if i < 0]
         if len(absent) == len(wanted):

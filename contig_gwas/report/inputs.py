@@ -12,6 +12,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..errors import InputError
+from ..io.text import read_lines
 
 SUFFIX = ".sumstats.tsv.gz"
 
@@ -133,8 +134,8 @@ def read_highlight(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: highlight file not found")
-    lines = [ln.strip() for ln in path.read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    lines = [ln.strip() for ln in read_lines(path, what="highlight file")
+             if not ln.startswith("#")]
     if not lines:
         return []
     head = lines[0].split()

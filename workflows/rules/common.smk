@@ -80,6 +80,13 @@ def simulate_args():
     return " ".join(a for a in args + [extra] if a)
 
 
+def names(flag_name, values):
+    """A name list as every tool reads it: `--flag A B` (each name quoted)."""
+    if not values:
+        return ""
+    return f"{flag_name} " + " ".join(shlex.quote(str(v)) for v in values)
+
+
 def opt(name, value):
     """`--name value` (quoted), `--name` for True, nothing for None/False."""
     if value is None or value is False:
@@ -140,7 +147,7 @@ def pretrain_args(wildcards, input):
     mods = model_modalities(wildcards.model)
     args = [f"--method {MODELS[wildcards.model]['method']}"]
     if mods:
-        args.append(f"--modalities {','.join(mods)}")
+        args.append(names("--modalities", mods))
     if "raw" in mods:
         args.append(opt("--bfile", bfile_prefix(input.genotypes)))
     args += [opt("--pgs", input.get("pgs")), opt("--burden", input.get("burden"))]
@@ -196,7 +203,7 @@ def phenotype_sets():
 def h2_args(wildcards, input):
     cov = config.get("covariate_columns")
     args = [
-        f"--covar-name {' '.join(shlex.quote(c) for c in cov)}" if cov else "",
+        names("--covar-name", cov),
         f"--rg --rg-pairs {input.rg_pairs}" if config["h2"]["rg"] else "",
         config["h2"]["extra_args"],
     ]
@@ -252,7 +259,7 @@ def gwas_args(wildcards, input):
     args = [
         tested_genotype_args(list(input.genotypes)),
         opt("--grm-bfile", bfile_prefix(input.grm)),
-        opt("--covar-name", ",".join(cov) if cov else None),
+        names("--covar-name", cov),
         opt("--no-loco", not g["loco"]),
         opt("--linear", g["linear"]),
         opt("--maf", g.get("maf")),
