@@ -17,6 +17,7 @@ import pandas as pd
 from ..chrom import normalise_chromosomes
 from ..errors import InputError
 from .source import GenotypeBlock, iter_blocks
+from .text import read_lines
 
 
 class PlinkSource:
@@ -75,7 +76,16 @@ class PlinkSource:
 
 
 def _read_fam(path: Path) -> pd.DataFrame:
-    df = _read_ws(path, ncols=6, extra_ok=True)
+    """FID and IID of a .fam: the first six fields of each line are read, further ones (GEMMA
+    and BOLT-LMM phenotypes, any number per line) ignored, as PLINK 1.9 and 2 do."""
+    rows = [ln.split() for ln in read_lines(path, what=".fam file")]
+    if not rows:
+        raise InputError(f"{path}: file is empty")
+    short = [k for k, r in enumerate(rows) if len(r) < 6]
+    if short:
+        raise InputError(f"{path}: line {short[0] + 1} has {len(rows[short[0]])} columns; a .fam "
+                         f"line needs 6 (FID IID father mother sex phenotype)")
+    df = pd.DataFrame([r[:2] for r in rows])
     return pd.DataFrame({"FID": df[0].astype(str).to_numpy(), "IID": df[1].astype(str).to_numpy()})
 
 
@@ -94,18 +104,19 @@ def _read_bim(path: Path) -> pd.DataFrame:
     })
 
 
-def _read_ws(path: Path, *, ncols: int, extra_ok: bool = False) -> pd.DataFrame:
-    """Whitespace-separated columns without a header; ``extra_ok``: keep the first ``ncols`` of
-    wider rows (a .fam with phenotypes after the sixth column, as PLINK 1.9 and 2 accept)."""
+def _read_ws(path: Path, *, ncols: int) -> pd.DataFrame:
+    """Whitespace-separated columns without a header, exactly ``ncols`` of them."""
     try:
-        df = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c",
-                         usecols=range(ncols) if extra_ok else None)
+        df = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c")
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, ValueError) as exc:
+    except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot parse ({exc}); expected {ncols} columns") from None
     if df.shape[1] != ncols:
         raise InputError(f"{path}: expected {ncols} columns, found {df.shape[1]}")
+    if df.isna().any().any():
+        row = int(np.flatnonzero(df.isna().any(axis=1).to_numpy())[0])
+        raise InputError(f"{path}: line {row + 1} has fewer than {ncols} columns")
     return df
 
 
