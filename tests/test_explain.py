@@ -184,7 +184,7 @@ def test_explain_end_to_end(trained, tiny_cohort, tiny_cohort_truth):
     assert maps["mean_abs"].shape == (32, 32) and np.isfinite(maps["mean_abs"]).all()
     # the map lies on the optic disc, the region the simulator's disc trait changes (3% of the
     # pixels): measured enrichment 2.2-3.1. Maps of PGS of traits that do not touch the images
-    # concentrate there as much (see docs/readme_explain_evaluate.md): this checks where the
+    # concentrate there as much (see docs/tools/contig-explain.md): this checks where the
     # map lives, not that it is specific to the feature.
     _, region = changed_region(trait="disc", image_size=32)
     assert concentration(maps["mean_abs"], region)["enrichment"] > 1.5

@@ -12,7 +12,8 @@ from ..errors import InputError
 from ._common import make_parser
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command line (docs/tools/contig-embed.md is generated from it)."""
     p = make_parser("contig-embed", __doc__)
     p.add_argument("--checkpoint", required=True,
                    help="contig-pretrain output directory, or a .pt weights file (a state dict; "
@@ -47,7 +48,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output prefix")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,8 @@ from ..errors import InputError
 from ._common import NameList, make_parser
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command line (docs/tools/contig-evaluate.md is generated from it)."""
     p = make_parser("contig-evaluate", __doc__)
     p.add_argument("--checkpoint", nargs="+", required=True,
                    help="contig-pretrain directories (contig, simclr, none), .pt files of them, "
@@ -45,7 +46,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="fraction of missing/undecodable images tolerated (skipped)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

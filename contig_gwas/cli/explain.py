@@ -12,7 +12,8 @@ from ..errors import InputError
 from ._common import NameList, make_parser
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command line (docs/tools/contig-explain.md is generated from it)."""
     p = make_parser("contig-explain", __doc__)
     p.add_argument("--checkpoint", required=True, help="contig-pretrain directory (method contig)")
     p.add_argument("--weights", default="model.pt", help="weights file in the checkpoint "
@@ -62,7 +63,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def safe_name(s: str) -> str:

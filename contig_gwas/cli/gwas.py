@@ -17,7 +17,8 @@ from ._common import add_genotype_options, add_name_list, add_variant_filters, m
 TOOL = "contig-gwas"
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command line (docs/tools/contig-gwas.md is generated from it)."""
     p = make_parser(TOOL, "Exact LMM (or --linear OLS) association scan for many phenotypes; "
                           "writes PREFIX.<phenotype>.sumstats.tsv.gz, PREFIX.nullmodel.tsv, "
                           "PREFIX.log")
@@ -66,7 +67,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--out", required=True, metavar="PREFIX", help="output prefix")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def parse_range(text: str) -> tuple[int, int, int]:

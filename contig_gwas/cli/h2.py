@@ -26,7 +26,8 @@ TOOL = "contig-h2"
 LEARNED = re.compile(r"^(PC_\d+|emb_\d+)$")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command line (docs/tools/contig-h2.md is generated from it)."""
     p = make_parser(TOOL, "REML (or Haseman-Elston) heritability with standard errors for every "
                           "phenotype, and genetic correlations, on the GWAS engine's null model.")
     src = add_genotype_options(
@@ -67,6 +68,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="BLAS threads for the kinship and eigendecompositions (as contig-gwas)")
     p.add_argument("--out", required=True, help="output prefix")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.sample and not args.bgen:
         p.error("--sample needs --bgen")

@@ -16,7 +16,8 @@ from ._common import NameList, make_parser
 _RESUME_FREE = {"device", "workers", "progress"}
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command line (docs/tools/contig-pretrain.md is generated from it)."""
     p = make_parser("contig-pretrain", __doc__)
     p.add_argument("--manifest", required=True, help="image manifest TSV (IID path [instance])")
     g = p.add_argument_group("genetic modalities")
@@ -83,7 +84,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _modalities(args: argparse.Namespace) -> list[str]:

@@ -1,5 +1,5 @@
 """contig-report: loci, Manhattan/QQ/Miami figures, heritability bars, comparison tables and
-one static report.html from summary statistics (see docs/readme_report.md)."""
+one static report.html from summary statistics (see docs/tools/contig-report.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from ..runlog import RunLog
 from ._common import add_genotype_options, make_parser
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command line (docs/tools/contig-report.md is generated from it)."""
     p = make_parser("contig-report", __doc__.splitlines()[0])
     p.add_argument("--sumstats", nargs="+", required=True, metavar="GLOB_OR_FILE",
                    help="summary statistics PREFIX.<phenotype>.sumstats.tsv.gz "
@@ -39,7 +40,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(one per line or a variant_id column)")
     p.add_argument("--out", required=True, metavar="DIR", help="report folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

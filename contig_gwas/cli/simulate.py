@@ -20,7 +20,8 @@ from ._common import make_parser
 TOOL = "contig-simulate"
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the command line (docs/tools/contig-simulate.md is generated from it)."""
     p = make_parser(TOOL, "Simulate a synthetic biobank cohort with known truth: PLINK and BGEN "
                           "genotypes (msprime), fundus images driven by latent traits, PGS, gene "
                           "burdens, covariates, standard phenotypes, a downstream grade, "
@@ -60,7 +61,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="always show progress bars (default: only on a terminal)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -99,7 +99,7 @@ def build_report(*, inputs: SumstatsInputs, out_dir: str | Path, params: ClumpPa
                  genotypes=None, h2_files: Sequence[Path] = (), truth: Path | None = None,
                  highlight: Sequence[str] | None = None, parameters: dict | None = None,
                  log: RunLog | None = None, max_labels: int = 25) -> ReportResult:
-    """Build every output of ``contig-report`` in ``out_dir`` (see docs/readme_report.md)."""
+    """Build every output of ``contig-report`` in ``out_dir`` (see docs/tools/contig-report.md)."""
     with plots.figure_style():
         return _build(inputs=inputs, out_dir=out_dir, params=params, genotypes=genotypes,
                       h2_files=h2_files, truth=truth, highlight=highlight, parameters=parameters,

@@ -14,7 +14,7 @@ byte-identical for the same seed and parameters):
 ``h2 = 0`` makes a null cohort (steps 3 and 5 plant no genetic effect; the genotypes, PCs,
 demographics and environmental noise are those of the same seed's non-null cohort).
 
-See ``docs/readme_simulate.md`` for every file written.
+See ``docs/tools/contig-simulate.md`` for every file written.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The truth of a simulated cohort: parameters, the returned ``CohortTruth``, and the writer of
-every table and ``truth.json`` (see ``docs/readme_simulate.md``)."""
+every table and ``truth.json`` (see ``docs/tools/contig-simulate.md``)."""
 
 from __future__ import annotations
 

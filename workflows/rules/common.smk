@@ -16,7 +16,7 @@ if not config:
     raise WorkflowError(
         "no configuration: run with --configfile and the demo's config "
         "(workflows/config/config.yaml), the tiny test's (workflows/config/test.yaml) or your "
-        "own; see docs/readme_workflow.md"
+        "own; see docs/workflow.md"
     )
 
 validate(config, "../schemas/config.schema.yaml")
