@@ -336,8 +336,23 @@ def test_bad_config_is_rejected(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
     proc = _snakemake("-n", "--configfile", tmp_path / "bad.yaml", "--directory", tmp_path)
     assert proc.returncode != 0 and "con_tig" in proc.stdout + proc.stderr
-    proc = _snakemake("-n", "--directory", tmp_path)
+    (tmp_path / "empty.yaml").write_text("{}\n")
+    proc = _snakemake("-n", "--configfile", tmp_path / "empty.yaml", "--directory", tmp_path)
     assert proc.returncode != 0 and "--configfile" in proc.stdout + proc.stderr
+
+
+def test_demo_config_is_the_default(tmp_path):
+    """Without --configfile the workflow runs the demo's config (the Snakefile's configfile:);
+    a --configfile replaces it rather than being merged into it."""
+    out = _ok(_snakemake("-n", "--directory", tmp_path))
+    cfg = yaml.safe_load((WORKFLOW / "config" / "config.yaml").read_text())
+    assert re.search(r"^simulate\s+1$", out, flags=re.M), out[-3000:]
+    assert re.search(rf"^pretrain\s+{len(cfg['models'])}$", out, flags=re.M), out[-3000:]
+    one = yaml.safe_load((WORKFLOW / "config" / "test.yaml").read_text())
+    one["models"] = {"contig": one["models"]["contig"]}
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(one))
+    out = _ok(_snakemake("-n", "--configfile", tmp_path / "one.yaml", "--directory", tmp_path))
+    assert re.search(r"^pretrain\s+1$", out, flags=re.M), out[-3000:]
 
 
 def _missing_tools() -> list[str]:

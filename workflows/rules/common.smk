@@ -14,9 +14,9 @@ from contig_gwas.workflow.chunks import plan_chunks
 
 if not config:
     raise WorkflowError(
-        "no configuration: run with --configfile and the demo's config "
-        "(workflows/config/config.yaml), the tiny test's (workflows/config/test.yaml) or your "
-        "own; see docs/workflow.md"
+        "empty configuration: give --configfile the tiny test's config "
+        "(workflows/config/test.yaml) or your own, or no --configfile for the demo's "
+        "(workflows/config/config.yaml); see docs/workflow.md"
     )
 
 validate(config, "../schemas/config.schema.yaml")
