@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` and `make test`.
+# The two commands of the README: `make demo` and `make test` (`make docs` regenerates the
+# option tables of docs/tools/ from the tools' parsers).
 # Both create .venv/ if missing and install the package with its pinned dependencies.
 PY ?= python3
 VENV := .venv
@@ -6,14 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO ?= demo_out
 
-.PHONY: setup demo test test-fast clean-demo
+.PHONY: setup demo test docs clean-demo
 
 setup: $(STAMP)
 
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first and exactly: a CPU wheel of 2.13.0 lies on this machine's disk
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
@@ -23,6 +23,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+docs: $(STAMP)
+	$(BIN)/python -m contig_gwas.cli.manpages docs/tools
 
 clean-demo:
 	rm -rf $(DEMO)
