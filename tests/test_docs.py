@@ -136,3 +136,30 @@ def test_no_reference_to_removed_pages():
             if re.search(r"docs/readme_\w+\.md|\bDESIGN\.md", text):
                 offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders
+
+
+def _example_commands(text: str, tool: str) -> list[str]:
+    """The ``contig-<tool> ...`` command lines in the page's ```bash blocks (continuations
+    joined, comments dropped)."""
+    commands = []
+    for block in re.findall(r"^```bash\n(.*?)^```", text, flags=re.S | re.M):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.split(" #")[0].strip()
+            if line.startswith(f"contig-{tool} "):
+                commands.append(line)
+    return commands
+
+
+@pytest.mark.parametrize("tool", manpages.TOOLS)
+def test_examples_parse(tool):
+    """Every example on a tool's page is a command line its parser accepts."""
+    import importlib
+    import shlex
+
+    module = importlib.import_module(f"contig_gwas.cli.{tool}")
+    text = manpages.page_path(DOCS / "tools", tool).read_text(encoding="utf-8")
+    commands = _example_commands(text, tool)
+    assert commands, f"contig-{tool}: no example on its page"
+    for command in commands:
+        module.parse_args(shlex.split(command)[1:])
