@@ -43,7 +43,7 @@ def test_every_option_is_on_its_page():
         flags = {s for a in parser._actions for s in a.option_strings}
         for flag in flags - {"-h", "--help", "--version"}:
             assert f"`{flag}" in table, f"contig-{tool}: {flag} missing from its page"
-        listed = set(re.findall(r"^\| `(--[a-z0-9-]+)", table, flags=re.M))
+        listed = set(re.findall(r"^\| `(--[a-z0-9-]+)", table, flags=re.MULTILINE))
         assert listed <= flags, f"contig-{tool}: page lists {sorted(listed - flags)}"
 
 
@@ -80,7 +80,7 @@ def _slug(heading: str) -> str:
 
 
 def _strip_code(text: str) -> str:
-    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    text = re.sub(r"^```.*?^```", "", text, flags=re.DOTALL | re.MULTILINE)
     return re.sub(r"`[^`\n]*`", "", text)
 
 
@@ -88,7 +88,7 @@ def _anchors(path: Path) -> set[str]:
     seen: dict[str, int] = {}
     anchors = set()
     for line in re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"),
-                       flags=re.S | re.M).splitlines():
+                       flags=re.DOTALL | re.MULTILINE).splitlines():
         m = re.match(r"#{1,6}\s+(.*)", line)
         if m:
             s = _slug(m.group(1))
@@ -142,7 +142,7 @@ def _example_commands(text: str, tool: str) -> list[str]:
     """The ``contig-<tool> ...`` command lines in the page's ```bash blocks (continuations
     joined, comments dropped)."""
     commands = []
-    for block in re.findall(r"^```bash\n(.*?)^```", text, flags=re.S | re.M):
+    for block in re.findall(r"^```bash\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE):
         joined = re.sub(r"\\\n\s*", " ", block)
         for line in joined.splitlines():
             line = line.split(" #")[0].strip()

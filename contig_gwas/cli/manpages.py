@@ -18,8 +18,8 @@ import argparse
 import importlib
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 #: the tools with a manual page, in the order data flows (module ``contig_gwas.cli.<name>``)
 TOOLS = ("simulate", "pretrain", "embed", "gwas", "h2", "report", "explain", "evaluate")
@@ -145,7 +145,7 @@ def generated_blocks(tool: str) -> dict[str, str]:
 
 
 def _pattern(name: str) -> re.Pattern:
-    return re.compile(rf"(<!-- {name}: begin -->)\n?(.*?)\n?(<!-- {name}: end -->)", re.S)
+    return re.compile(rf"(<!-- {name}: begin -->)\n?(.*?)\n?(<!-- {name}: end -->)", re.DOTALL)
 
 
 def page_blocks(text: str) -> dict[str, str]:
@@ -166,7 +166,8 @@ def render(text: str, blocks: dict[str, str]) -> str:
         if len(pattern.findall(text)) != 1:
             raise ValueError(f"expected one '<!-- {name}: begin -->' ... '<!-- {name}: end -->' "
                              f"block")
-        text = pattern.sub(lambda m: f"{m.group(1)}\n{blocks[name]}\n{m.group(3)}", text)
+        block = blocks[name]
+        text = pattern.sub(lambda m, b=block: f"{m.group(1)}\n{b}\n{m.group(3)}", text)
     return text
 
 
