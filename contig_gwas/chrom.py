@@ -48,7 +48,8 @@ def parse_chromosome_list(text: str) -> list[int]:
             continue
         if "-" in part:
             a, b = part.split("-", 1)
-            lo, hi = normalise_chromosome(a, source="--chr"), normalise_chromosome(b, source="--chr")
+            lo = normalise_chromosome(a, source="--chr")
+            hi = normalise_chromosome(b, source="--chr")
             out.extend(range(lo, hi + 1))
         else:
             out.append(normalise_chromosome(part, source="--chr"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from typing import Callable, Sequence
@@ -11,12 +12,72 @@ from .. import __version__
 from ..errors import InputError
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows ``(default: X)`` where there is a default worth showing: not for flags, not for
+    options without a default (None), and not where the help text already says it."""
+
+    _FLAGS = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction,
+              argparse._VersionAction, argparse._HelpAction)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (isinstance(action, self._FLAGS) or action.default in (None, argparse.SUPPRESS)
+                or action.required or not action.option_strings or "default" in text):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """An ArgumentParser with ``--version`` set."""
     parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: a SLURM job's ``SLURM_CPUS_PER_TASK``, else the affinity mask
+    (``taskset``, cgroups), else the machine's count."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        return int(slurm)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+#: the help of --threads in the torch tools
+TORCH_THREADS = "CPU threads for torch (default: torch's choice)"
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, out: str, out_metavar: str = "PREFIX",
+                    threads: str, threads_default: int | None = None, device: bool = False,
+                    progress: bool = True,
+                    overwrite: str = "replace existing outputs") -> None:
+    """The options every tool shares, declared once: ``--threads``, ``--device`` (torch tools),
+    ``--no-progress``, ``--out`` and ``--overwrite``. ``check_threads`` validates the first."""
+    if device:
+        parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=threads_default, metavar="N",
+                        help=threads)
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--out", required=True, metavar=out_metavar, help=out)
+    parser.add_argument("--overwrite", action="store_true", help=overwrite)
+
+
+def check_threads(threads: int | None, *, torch: bool = False) -> int | None:
+    """Validate ``--threads``; with ``torch``, also set torch's intra-op threads."""
+    if threads is None:
+        return None
+    if threads < 1:
+        raise InputError(f"--threads must be positive, got {threads}")
+    if torch:
+        import torch as _torch
+
+        _torch.set_num_threads(threads)
+    return threads
 
 
 class NameList(argparse.Action):
@@ -40,8 +101,10 @@ class NameList(argparse.Action):
 def add_name_list(parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, *,
                   help: str) -> None:
     """Add a ``NameList`` option (default None: every column)."""
+    note = "space- or comma-separated; ranges such as PC1-PC10"
+    head, sep, tail = help.partition(" (default")
     parser.add_argument(flag, action=NameList, default=None, metavar="NAME",
-                        help=help + " (space- or comma-separated; ranges such as PC1-PC10)")
+                        help=f"{head}, {note}{sep}{tail}")
 
 
 def add_genotype_options(parser: argparse.ArgumentParser, *, required: bool, what: str = "",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ._common import make_parser
+from ._common import TORCH_THREADS, add_run_options, check_threads, make_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="image-decoding processes")
     p.add_argument("--max-bad-images", type=float, default=0.01,
                    help="fraction of missing/undecodable images tolerated (skipped)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's choice; on a shared machine 1 "
-                   "is often fastest)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="output prefix")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_run_options(p, out="output prefix", device=True, threads=TORCH_THREADS)
     return p
 
 
@@ -72,10 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out
     paths = {k: f"{out}.{k}" for k in ("embeddings.parquet", "pcs.tsv", "pheno.tsv")}
     refuse_to_overwrite(list(paths.values()), overwrite=args.overwrite)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be positive, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    check_threads(args.threads, torch=True)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: CUDA is not available on this machine")
     if args.batch_size < 1 or args.n_pcs < 1:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ._common import NameList, make_parser
+from ._common import TORCH_THREADS, add_run_options, check_threads, NameList, make_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--augment", default="rotate,flip",
                    help="comma list of rotate,flip,color,crop or 'none'")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--max-bad-images", type=float, default=0.01,
                    help="fraction of missing/undecodable images tolerated (skipped)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_run_options(p, out="output directory", out_metavar="DIR", device=True,
+                    threads=TORCH_THREADS, progress=False)
     return p
 
 
@@ -72,10 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got "
                              f"{getattr(args, name)}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be positive, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    check_threads(args.threads, torch=True)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: CUDA is not available on this machine")
     out = Path(args.out)

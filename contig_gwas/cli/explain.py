@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ._common import NameList, make_parser
+from ._common import TORCH_THREADS, add_run_options, check_threads, NameList, make_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,9 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of instances mirrored before averaging ('' for none)")
     m.add_argument("--examples", type=int, default=4, help="example images per map figure")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_run_options(p, out="output directory", out_metavar="DIR", threads=TORCH_THREADS,
+                    progress=False)
     return p
 
 
@@ -79,7 +78,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     import numpy as np
     import pandas as pd
-    import torch
 
     from ..explain.attributions import explain_genetics
     from ..explain.cohort import load_explain_cohort
@@ -92,10 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got "
                              f"{getattr(args, name)}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be positive, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    check_threads(args.threads, torch=True)
     out = Path(args.out)
     refuse_to_overwrite([out / "summary.tsv", out / "explain.log"], overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)

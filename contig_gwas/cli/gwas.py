@@ -9,19 +9,22 @@ import argparse
 import re
 from typing import Sequence
 
+from ..defaults import AUTO_MIN_INDIVIDUALS
 from ..chrom import normalise_chromosome, parse_chromosome_list
 from ..errors import InputError
 from ..runlog import RunLog
-from ._common import add_genotype_options, add_name_list, add_variant_filters, make_parser
+from ._common import (add_genotype_options, add_name_list, add_run_options, add_variant_filters,
+                      check_threads, make_parser)
 
 TOOL = "contig-gwas"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the command line (docs/tools/contig-gwas.md is generated from it)."""
-    p = make_parser(TOOL, "Exact LMM (or --linear OLS) association scan for many phenotypes; "
-                          "writes PREFIX.<phenotype>.sumstats.tsv.gz, PREFIX.nullmodel.tsv, "
-                          "PREFIX.log")
+    p = make_parser(TOOL, "Linear-mixed-model association scan of many phenotypes with "
+                          "leave-one-chromosome-out (exact FaST-LMM or scalable BOLT-LMM-inf, "
+                          "by --mode; --linear: OLS); writes PREFIX.<phenotype>.sumstats.tsv.gz, "
+                          "PREFIX.nullmodel.tsv, PREFIX.log")
     add_genotype_options(p, required=True, what="tested genotypes")
     p.add_argument("--pheno", required=True, metavar="FILE", help="FID IID phenotype table")
     add_name_list(p, "--pheno-name", help="phenotype columns (default: all)")
@@ -52,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["exact", "scalable", "auto"], default="auto",
                    help="exact: FaST-LMM mathematics (eigendecompositions); scalable: "
                         "BOLT-LMM-inf in two steps, linear in N and M; auto: scalable from "
-                        "contig_gwas.gwas.scalable.engine.AUTO_MIN_INDIVIDUALS individuals in "
-                        "the genotype file on, else exact")
+                        f"{AUTO_MIN_INDIVIDUALS:,} individuals in the genotype file on, else "
+                        "exact")
     p.add_argument("--step1-out", metavar="FILE.npz",
                    help="scalable mode: save step 1 (LOCO solutions, variance components)")
     p.add_argument("--step1-in", metavar="FILE.npz",
@@ -61,12 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step1-only", action="store_true",
                    help="scalable mode: fit step 1, save it (--step1-out) and test nothing; "
                    "then scatter step 2 over chunks with --step1-in")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads")
     p.add_argument("--block-size", type=int, default=1000,
                    help="variants per block (and per resumable chunk)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--out", required=True, metavar="PREFIX", help="output prefix")
+    add_run_options(p, out="output prefix", threads="BLAS threads", threads_default=1)
     return p
 
 
@@ -90,10 +90,7 @@ def _choose_mode(args: argparse.Namespace) -> str:
     """``exact`` or ``scalable`` (``auto``: by the number of individuals in the genotypes)."""
     if args.mode != "auto":
         return args.mode
-    try:
-        from ..gwas.scalable.engine import choose_mode
-    except ImportError:  # pragma: no cover - the scalable mode is not installed
-        return "exact"
+    from ..gwas.scalable.engine import choose_mode
     from ..io.genotypes import open_genotypes
 
     source = open_genotypes(bfile=args.bfile, pfile=args.pfile, bgen=args.bgen, sample=args.sample)
@@ -105,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..gwas.lmm import STATISTIC
 
     args = parse_args(argv)
+    check_threads(args.threads)
     if args.sample and not args.bgen:
         raise InputError("--sample goes with --bgen")
     with RunLog(args.out + ".log", tool=TOOL, argv=argv) as log:

@@ -16,10 +16,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..defaults import REML_MAX_N
 from ..errors import InputError
 from ..outputs import atomic_path, refuse_to_overwrite
 from ..runlog import RunLog
-from ._common import add_genotype_options, add_name_list, add_variant_filters, make_parser
+from ._common import (add_genotype_options, add_name_list, add_run_options, add_variant_filters,
+                      check_threads, make_parser)
 
 TOOL = "contig-h2"
 #: columns written by contig-embed (and raw embedding columns) count as learned phenotypes
@@ -54,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--info", type=float, help="kinship variants: minimum INFO (BGEN)")
     p.add_argument("--method", choices=["reml", "he", "auto"], default="auto",
                    help="auto: REML up to --reml-max-n individuals, Haseman-Elston above")
-    p.add_argument("--reml-max-n", type=int, default=10_000)
+    p.add_argument("--reml-max-n", type=int, default=REML_MAX_N, metavar="N",
+                   help="largest cohort for REML under --method auto")
     p.add_argument("--rg", action="store_true",
                    help="genetic correlations: every learned phenotype (PC_k, emb_k) against "
                         "every other phenotype (all pairs if none is learned)")
@@ -64,10 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jackknife-groups", type=int, default=20, help="HE jackknife groups")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the HE jackknife groups and trace probes")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads for the kinship and eigendecompositions (as contig-gwas)")
-    p.add_argument("--out", required=True, help="output prefix")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_run_options(p, out="output prefix", threads_default=1, progress=False,
+                    threads="BLAS threads for the kinship and eigendecompositions (as "
+                    "contig-gwas)")
     return p
 
 
@@ -177,8 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..heritability.grm_io import read_gcta_grm_ids
 
     args = parse_args(argv)
-    if args.threads < 1:
-        raise InputError(f"--threads must be positive, got {args.threads}")
+    check_threads(args.threads)
     out_h2 = Path(args.out + ".h2.tsv")
     out_rg = Path(args.out + ".rg.tsv")
     outputs = [out_h2] + ([out_rg] if args.rg else [])

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ._common import NameList, make_parser
+from ._common import TORCH_THREADS, add_run_options, check_threads, NameList, make_parser
 
 #: settings that may change between a run and its --resume
 _RESUME_FREE = {"device", "workers", "progress"}
@@ -76,14 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "memory, else min(4, CPUs))")
     t.add_argument("--max-bad-images", type=float, default=0.01,
                    help="fraction of missing/undecodable images tolerated (skipped)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's choice; on a shared machine 1 "
-                   "is often fastest)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
+    add_run_options(p, out="output directory", out_metavar="DIR", device=True,
+                    threads=TORCH_THREADS, overwrite="replace an existing checkpoint")
     return p
 
 
@@ -151,10 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     if not args.resume:
         refuse_to_overwrite([out / "model.pt", out / "config.json"], overwrite=args.overwrite)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be positive, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    check_threads(args.threads, torch=True)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: CUDA is not available on this machine")
     for name in ("epochs", "batch_size", "accumulate", "image_size", "val_every"):

@@ -125,7 +125,6 @@ def compare(*, checkpoints: Sequence[str | os.PathLike], task: TaskData,
     kind, n = task.kind, len(task.iid)
     tests = [split_people(y=task.y, kind=kind, seed=s, test_fraction=test_fraction)
              for s in range(seeds)]
-    classes = np.unique(task.y) if kind in ("class", "grade") else None
     rows, datasets, ok = [], {}, None
     for name, ck in zip(names, checkpoints):
         loaded = load_encoder(ck, device=device)
