@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import InputError
+
+
+def file_stem(name: str) -> str:
+    """The one rule turning a phenotype, group or feature name into part of a file name: every
+    character other than ``A-Z a-z 0-9 _ . + -`` becomes ``_`` (``a+b`` stays ``a+b``, ``a/b``
+    becomes ``a_b``); an empty name becomes ``_``. Every file named after a phenotype (summary
+    statistics, loci, figures, maps) uses it, so the names of one phenotype's files agree."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name) or "_"
 
 
 def refuse_to_overwrite(paths: Iterable[str | os.PathLike], *, overwrite: bool) -> None:
@@ -17,7 +26,8 @@ def refuse_to_overwrite(paths: Iterable[str | os.PathLike], *, overwrite: bool) 
         return
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing:
-        shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+        more = f" and {len(existing) - 5} more" if len(existing) > 5 else ""
+        shown = ", ".join(existing[:5]) + more
         raise InputError(f"output exists: {shown}; pass --overwrite to replace it")
 
 

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
+from ..outputs import file_stem
 from ._common import TORCH_THREADS, add_run_options, check_threads, NameList, make_parser
 
 
@@ -67,11 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
-
-
-def safe_name(s: str) -> str:
-    """A feature name usable in a file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     mp = image_maps(cohort=cohort, feature=f, steps=args.map_steps,
                                     baseline=args.map_baseline, max_images=args.map_images,
                                     flip=flip, seed=args.seed, people=people)
-                    stem = out / f"map.{mp.modality}.{safe_name(mp.feature)}"
+                    stem = out / f"map.{mp.modality}.{file_stem(mp.feature)}"
                     maps_figure(maps=mp, path_stem=stem, n_examples=args.examples)
                     with atomic_path(Path(f"{stem}.npz")) as tmp:
                         with open(tmp, "wb") as fh:

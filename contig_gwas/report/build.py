@@ -7,7 +7,6 @@ file plus one combined scan per group.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,6 +18,7 @@ from matplotlib.figure import Figure
 
 from ..chrom import normalise_chromosomes
 from ..io.sumstats import read_sumstats
+from ..outputs import file_stem
 from ..runlog import NullLog, RunLog
 from . import plots
 from .html import FigureFile, Page, Table, write_html
@@ -57,10 +57,6 @@ def clean_previous(out_dir: str | Path) -> int:
                 f.unlink()
                 n += 1
     return n
-
-
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "x"
 
 
 def save_figure(fig: Figure, *, out_dir: Path, stem: str, key: str, caption: str,
@@ -141,7 +137,7 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, truth, highlight, pa
             lt, info = clump_table(table, params=params, genotypes=genotypes, phenotype=pheno)
             _note_ld(info, path=path, warn=warn)
             loci[pheno] = lt
-            write_loci(out / "loci" / f"{safe_name(pheno)}.loci.tsv", lt, params=params,
+            write_loci(out / "loci" / f"{file_stem(pheno)}.loci.tsv", lt, params=params,
                        ld_used=genotypes is not None, source=str(path))
             figs += _phenotype_figures(table, lt, pheno=pheno, lam=lam, out=out,
                                        highlight=highlight, params=params, max_labels=max_labels)
@@ -166,7 +162,7 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, truth, highlight, pa
             lt, info = clump_table(gt, params=params, genotypes=genotypes)
             _note_ld(info, path=f"group {g}", warn=warn)
             group_tables[g], group_loci[g] = gt, lt
-            write_loci(out / "loci" / f"group.{safe_name(g)}.loci.tsv", lt, params=params,
+            write_loci(out / "loci" / f"group.{file_stem(g)}.loci.tsv", lt, params=params,
                        ld_used=genotypes is not None,
                        source=f"group {g}: min p x {len(comb.phenotypes)} over "
                               f"{', '.join(comb.phenotypes)}")
@@ -175,8 +171,8 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, truth, highlight, pa
                             genomewide=params.p1, max_labels=max_labels,
                             ycap=plots.auto_cap(lt["neg_log10_p_value"], genomewide=params.p1),
                             title=f"{g}: minimum p x {len(comb.phenotypes)} over its phenotypes")
-            figs.append(save_figure(fig, out_dir=out, stem=f"manhattan.group.{safe_name(g)}",
-                                    key=f"manhattan-group-{safe_name(g)}", section="Groups",
+            figs.append(save_figure(fig, out_dir=out, stem=f"manhattan.group.{file_stem(g)}",
+                                    key=f"manhattan-group-{file_stem(g)}", section="Groups",
                                     caption=f"Manhattan plot of group {g} (combined scan, "
                                             "Bonferroni min-p over "
                                             f"{len(comb.phenotypes)} phenotypes); lead variants "
@@ -232,7 +228,7 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, truth, highlight, pa
                     ycap=plots.auto_cap(
                         pd.concat([group_loci[a], group_loci[b]])["neg_log10_p_value"],
                         genomewide=params.p1))
-        figs.append(save_figure(fig, out_dir=out, stem=f"miami.{safe_name(a)}.{safe_name(b)}",
+        figs.append(save_figure(fig, out_dir=out, stem=f"miami.{file_stem(a)}.{file_stem(b)}",
                                 key="miami", section="Comparison",
                                 caption=f"Miami plot: group {a} upwards, group {b} downwards "
                                         "(combined scans, one scale)."))
@@ -269,7 +265,7 @@ def _phenotype_figures(table, lt, *, pheno, lam, out, highlight, params, max_lab
     plots.manhattan(ax=ax, **_manhattan_kwargs(table, lt), highlight=highlight,
                     genomewide=params.p1, title=pheno, max_labels=max_labels,
                     ycap=plots.auto_cap(lt["neg_log10_p_value"], genomewide=params.p1))
-    stem = safe_name(pheno)
+    stem = file_stem(pheno)
     f1 = save_figure(fig, out_dir=out, stem=f"manhattan.{stem}", key=f"manhattan-{stem}",
                      section="Phenotypes", caption=f"Manhattan plot of {pheno}; dashed lines at "
                      f"p = {params.p1:g} and 1e-5; lead variants of its loci labelled.")
