@@ -6,7 +6,9 @@ Layout::
     PREFIX.chunks/chunk_000012.npz      results of chunk 12 (written to a temporary name, renamed)
     PREFIX.chunks/chunk_000012.done     its completion marker: the SHA-256 of the .npz
     PREFIX.chunks/null.<chrom>.tsv      null-model fits used for that left-out chromosome
-    PREFIX.chunks/kinship/              per-chromosome similarity products and kinship.json
+    PREFIX.chunks/kinship/g3.json       phenotype group 3's similarity (``LocoKinship.save``)
+    PREFIX.chunks/kinship/g3.chr1.npy   ... and its per-chromosome products
+    PREFIX.chunks/step1.npz             the scalable mode's step 1
 
 Arrays of a chunk: see ``results.pack_chunk`` (variants kept by QC, QC counts, INFO, allele
 frequencies and call counts per phenotype group, beta, standard error and -log10 p as
@@ -127,5 +129,11 @@ class ChunkStore:
     def null_path(self, label: str) -> Path:
         return self.dir / f"null.{label}.tsv"
 
-    def kinship_meta_path(self) -> Path:
-        return self.kinship_dir / "kinship.json"
+    def kinship_path(self, group: int) -> Path:
+        """Where phenotype group ``group``'s similarity is saved (``LocoKinship.save``)."""
+        return self.kinship_dir / f"g{group}.json"
+
+    @property
+    def step1_path(self) -> Path:
+        """Where the scalable mode keeps its step 1 while the run is unfinished."""
+        return self.dir / "step1.npz"

@@ -10,11 +10,13 @@ averages 1 (pysnptools ``DiagKtoN()``, which fastlmm's ``single_snp`` applies). 
 Leave one chromosome out: the unscaled products ``T_c = Z_c Z_c'`` are accumulated per
 chromosome in one pass; ``K_{-c} = (T - T_c) * N / trace(T - T_c)`` needs no re-reading.
 The per-chromosome products are held in memory or, given ``spill_dir``, written there as
-``.npy`` files (memory then stays at two N x N matrices plus one block).
+``.npy`` files (memory then stays at two N x N matrices plus one block); ``LocoKinship.save``
+and ``LocoKinship.load`` keep a similarity across runs (the resumable chunk directory).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +173,47 @@ class LocoKinship:
             return _scale(self.total.copy(), self.trace)
         k = self.total - self.chrom_product(leave_out)
         return _scale(k, self.trace - self.chrom_trace[int(leave_out)])
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write this similarity to ``path`` (JSON, atomically) for ``load``.
+
+        The JSON holds N, the traces, the variant counts and, per chromosome, the ``.npy``
+        file of ``T_c``: a product spilled by ``KinshipAccumulator(spill_dir=...)`` is
+        referenced where it lies; one held in memory is written beside ``path`` as
+        ``<path without .json>.chr<c>.npy``. ``total`` is not written: ``load`` sums it.
+        """
+        from ..outputs import atomic_path
+
+        path = Path(path)
+        store = {}
+        for c, stored in self.chrom_store.items():
+            if not isinstance(stored, (str, Path)):
+                target = path.with_name(f"{path.stem}.chr{c}.npy")
+                with atomic_path(target) as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.save(fh, stored)
+                stored = target
+            store[str(c)] = str(stored)
+        meta = {"n": self.n, "trace": self.trace, "store": store,
+                "chrom_trace": {str(c): v for c, v in self.chrom_trace.items()},
+                "chrom_count": {str(c): v for c, v in self.chrom_count.items()}}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LocoKinship":
+        """Read a similarity written by ``save``. The per-chromosome products stay on disk
+        (memory-mapped when used); ``total`` is their sum, added in the saved order (the
+        accumulator's), so the kernels are the saved run's to the last bit."""
+        meta = json.loads(Path(path).read_text())
+        n = int(meta["n"])
+        kin = cls(n=n, total=np.zeros((n, n)), trace=meta["trace"])
+        for c, stored in meta["store"].items():
+            kin.chrom_store[int(c)] = stored
+            kin.chrom_trace[int(c)] = meta["chrom_trace"][c]
+            kin.chrom_count[int(c)] = meta["chrom_count"][c]
+            kin.total += np.load(stored)
+        return kin
 
 
 class KinshipAccumulator:

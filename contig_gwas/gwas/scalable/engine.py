@@ -1,18 +1,19 @@
 """The scalable GWAS mode (dataset layer): files in, summary statistics out, resumable.
 
 ``run_gwas_scalable(options, log=..., step1_out=..., step1_in=...)`` takes the exact engine's
-``GwasOptions`` and returns its ``GwasSummary``, with the same outputs, QC, sample handling,
-bad-input behaviour and chunked resumable output (``engine``, ``chunks``, ``results``):
+``GwasOptions`` and returns its ``GwasSummary``: it runs ``ScalableMode`` through the driver
+(``gwas.driver``) that runs the exact mode too, so the outputs, QC, sample handling, bad-input
+behaviour and chunked resumable output are the exact mode's:
 
-1. open the inputs, align individuals, clean covariates, group phenotypes (as the exact mode);
+1. open the inputs, align individuals, clean covariates, group phenotypes (the driver);
 2. step 1 (``step1``), unless ``step1_in`` is given: one pass over the model genotypes (the
    test genotypes after QC, or ``--grm-bfile``) into 8-bit codes in memory, then per group
    the stochastic-REML variance components, the calibration factor and the LOCO solves of
    every phenotype; saved to ``step1_out`` when given (and to the chunk directory, so a killed
    run resumes without refitting);
-3. step 2 (``step2``): one streaming pass over the test genotypes in chunks, each written
-   with its completion marker, then merged into ``PREFIX.<phenotype>.sumstats.tsv.gz`` and
-   ``PREFIX.nullmodel.tsv``.
+3. step 2 (``step2``): one streaming pass over the test genotypes in chunks
+   (``ScalableMode.scan_chunk``), each written with its completion marker by the driver, then
+   merged into ``PREFIX.<phenotype>.sumstats.tsv.gz`` and ``PREFIX.nullmodel.tsv``.
 
 Peak memory (bytes): ``N M1`` (model codes) ``+ 8 N (9 C P + 4 (P + n_probes + n_cal) + 10 P)``
 (Krylov vectors and kept Lanczos vectors, and the step-1 solutions kept for step 2)
@@ -23,7 +24,6 @@ block (``bench/gwas_scalable.py`` prints it beside the measured peak).
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict
 
@@ -31,24 +31,22 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError
-from ...io.genotypes import variant_selection
 from ...outputs import atomic_path, refuse_to_overwrite
-from ...runlog import NullLog, RunLog
+from ...runlog import RunLog
 from ..association import impute_block, impute_calls
 from ..chunks import ChunkStore
 from ..design import PhenotypeGroup
-from ..inputs import GwasInputs, prepare_inputs
-from ..engine import (GwasOptions, GwasSummary, _chunks, _file_signatures, _record_chunk,
-                      _select_variants, _summarise, output_paths)
-from ..qc import QC_REASONS, calls_qc, variant_qc
-from ..results import CHUNK_LAYOUT, merge_results, pack_chunk
-from .genotypes import Step1Genotypes, default_block, encode_block, encode_calls
+from ..driver import GwasMode, GwasOptions, GwasRun, GwasSummary, open_run, scan_run
+from ..engine import run_gwas
+from ..qc import QC_REASONS
+from ..results import pack_chunk
+from .blocks import block_qc, group_subsets, model_genotypes, read_blocks, take_rows
 from .io import load_step1, save_step1
 from .step1 import Step1Fit, Step1Settings, fit_step1
 from .step2 import test_block
 
-__all__ = ["run_gwas_scalable", "STATISTIC", "AUTO_MIN_INDIVIDUALS", "choose_mode",
-           "peak_memory_bytes"]
+__all__ = ["run_gwas_scalable", "ScalableMode", "STATISTIC", "AUTO_MIN_INDIVIDUALS",
+           "choose_mode", "peak_memory_bytes"]
 
 AUTO_MIN_INDIVIDUALS = 10_000
 
@@ -68,99 +66,11 @@ def choose_mode(*, n_individuals: int) -> str:
     bytes each, stop being practical), else ``"exact"``."""
     return "scalable" if n_individuals >= AUTO_MIN_INDIVIDUALS else "exact"
 
+
 STATISTIC = ("BOLT-LMM-inf (Loh et al. 2015): LOCO infinitesimal model, variance components by "
              "stochastic REML (Lanczos quadrature), x'Pi y exact from conjugate-gradient solves, "
              "x'Pi x calibrated as rho |Px|^2 on sampled variants; t = beta/se with N - D - 1 "
              "degrees of freedom")
-
-
-def _model_genotypes(inp: GwasInputs, o: GwasOptions, settings: Step1Settings,
-                     log: RunLog) -> list[Step1Genotypes]:
-    """One pass over the model variants into 8-bit codes, per group."""
-    src = inp.grm if inp.grm is not None else inp.source
-    chrom = src.variants["chromosome"].to_numpy()
-    # all variants of the source, as the exact mode's similarity (not only --chr/--range)
-    variants = np.argsort(chrom, kind="stable")
-    qc_opts = None if inp.grm is not None else dict(maf=o.maf, geno=o.geno, hwe=o.hwe,
-                                                     min_info=o.info)
-    if settings.max_model_variants and len(variants) > settings.max_model_variants:
-        pick = np.unique(np.linspace(0, len(variants) - 1, settings.max_model_variants)
-                         .round().astype(np.int64))
-        variants = variants[pick]
-        log.info(f"step 1: model variants thinned evenly to {len(variants)}")
-    m = len(variants)
-    buf = [dict(codes=np.empty((g.n, m), np.uint8, order="F"), a=np.empty(m, np.float32),
-                b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64))
-           for g in inp.groups]
-    n_used = 0
-    from tqdm import tqdm
-
-    subsets = _subsets(inp.groups, len(inp.grm_rows))
-    blocks = tqdm(_read_blocks(src, inp.grm_rows, variants, o.block_size),
-                  total=-(-m // o.block_size), desc="step 1: model genotypes", unit="block",
-                  disable=not o.progress, file=sys.stderr, leave=False)
-    for idx, calls, block in blocks:
-        d = calls if calls is not None else block.dosages
-        if qc_opts is not None:
-            keep = _qc(calls, block, qc_opts).keep
-            if not keep.all():
-                d, idx = d[:, keep], idx[keep]
-        w = len(idx)
-        encode = encode_calls if calls is not None else encode_block
-        for sub, bf in zip(subsets, buf):
-            sl = slice(n_used, n_used + w)
-            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = encode(
-                _take_rows(d, sub))
-            bf["chrom"][sl] = chrom[idx]
-        n_used += w
-    out = [Step1Genotypes(codes=bf["codes"][:, :n_used], a=bf["a"][:n_used],
-                          b=bf["b"][:n_used], ss=bf["ss"][:n_used],
-                          chromosome=bf["chrom"][:n_used],
-                          block=default_block(g.n))
-           for g, bf in zip(inp.groups, buf)]
-    if n_used == 0 or out[0].ss.sum() <= 0:
-        raise InputError(f"{src.path}: no polymorphic variant to build the genetic similarity")
-    log.info(f"step 1: {n_used} model variants over {len(out[0].chromosomes())} chromosomes "
-             f"(standardised, mean-imputed, FaST-LMM similarity), {out[0].codes.nbytes / 2**20:.0f}"
-             f" MiB of 8-bit codes per group")
-    return out
-
-
-def _read_blocks(src, rows: np.ndarray, variants: np.ndarray, block_size: int):
-    """``(indices, calls, block)`` per block of ``variants``: int8 hard calls (``calls``) from
-    sources that have them (PLINK .bed, PGEN without dosages), else a dosage
-    ``GenotypeBlock``."""
-    hard = src.hard_calls
-    for a in range(0, len(variants), block_size):
-        idx = variants[a:a + block_size]
-        sel = variant_selection(idx)
-        if hard:
-            yield idx, src.read_calls(samples=rows, variants=sel), None
-        else:
-            yield idx, None, src.read(samples=rows, variants=sel)
-
-
-def _subsets(groups: list[PhenotypeGroup], n: int) -> list[np.ndarray | None]:
-    """Each group's rows among the ``n`` analysed individuals (None: all, in order)."""
-    return [None if len(g.rows) == n and (np.diff(g.rows) == 1).all() else g.rows
-            for g in groups]
-
-
-def _take_rows(a: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-    """``a[rows]`` (None: ``a``), column-major when ``a`` is (a genotype block read by
-    variant): four times faster than fancy indexing, and the encoding reads columns."""
-    if rows is None:
-        return a
-    if a.flags.f_contiguous:
-        return np.take(a.T, rows, axis=1).T
-    return a[rows]
-
-
-def _qc(calls: np.ndarray | None, block, qc_opts: dict):
-    if calls is not None:
-        return calls_qc(calls=calls, maf=qc_opts["maf"], geno=qc_opts["geno"],
-                        hwe=qc_opts["hwe"])
-    return variant_qc(dosages=block.dosages, info=block.info, **qc_opts)
 
 
 def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
@@ -181,162 +91,183 @@ def run_gwas_scalable(options: GwasOptions, *, log: RunLog | None = None,
     Raises:
         InputError for bad input (nothing is left behind but the log).
     """
-    from threadpoolctl import threadpool_limits
-
-    from ..engine import run_gwas
-
-    o = options
-    if o.linear:
-        return run_gwas(o, log=log, fail_after_chunks=fail_after_chunks)
-    log = log if log is not None else NullLog()
-    s = settings or Step1Settings()
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-    if o.block_size < 1:
-        raise InputError(f"--block-size must be positive, got {o.block_size}")
-    if o.threads < 1:
-        raise InputError(f"--threads must be positive, got {o.threads}")
-    if not o.reml:
-        log.warning("--ml: the scalable mode estimates the variance components by REML only "
-                    "(stochastic Lanczos quadrature); use --mode exact for maximum likelihood")
-    if step1_in and step1_out:
-        raise InputError("--step1-in and --step1-out: give one (step 1 is either fitted or reused)")
-    if step1_only and not step1_out:
-        raise InputError("--step1-only needs --step1-out FILE (where step 1 is saved)")
-    inp = prepare_inputs(o, log)
-    source, groups = inp.source, inp.groups
-    chrom = source.variants["chromosome"].to_numpy()
-    sel = _select_variants(source.variants, chromosomes=o.chromosomes, region=o.region,
-                           source=source.path)
-    chunks = _chunks(sel, chrom, o.block_size)
-    tested = sorted(set(chrom[sel].tolist()))
-    log.info(f"variants: {len(source.variants)} in {source.path}; {len(sel)} selected, "
-             f"{len(chunks)} chunks of at most {o.block_size}")
-    if o.loco and not step1_in:
-        gchrom = (inp.grm if inp.grm is not None else source).variants["chromosome"].to_numpy()
-        if len(np.unique(gchrom)) < 2:
-            raise InputError(f"{o.grm_bfile or source.path}: leave-one-chromosome-out needs "
-                             f"variants on at least two chromosomes, found "
-                             f"{np.unique(gchrom).tolist()}; use --no-loco (or --grm-bfile "
-                             f"with genome-wide genotypes)")
+    if options.linear:
+        return run_gwas(options, log=log, fail_after_chunks=fail_after_chunks)
+    mode = ScalableMode(options, settings=settings or Step1Settings(), step1_in=step1_in,
+                        step1_out=step1_out, step1_only=step1_only)
+    run = open_run(mode, options, log=log)
     if step1_only:
-        return _step1_only(inp, o, s, log, step1_out=step1_out, t_start=t_start)
-    names = [n for g in groups for n in g.names]
-    paths = output_paths(o.out, names)
-    null_path = f"{o.out}.nullmodel.tsv"
-    gl = {k: v for k, v in asdict(o).items() if k not in ("overwrite", "progress")}
-    signature = {"mode": "scalable", "chunk_layout": CHUNK_LAYOUT, "options": gl,
-                 "settings": asdict(s),
-                 "files": _file_signatures(o, step1_in=step1_in)}
-    store = ChunkStore(o.out + ".chunks")
-    outputs = list(paths.values()) + [null_path] + ([step1_out] if step1_out else [])
-    if not store.dir.exists():
-        refuse_to_overwrite(outputs, overwrite=o.overwrite)
-    resumed = store.open(signature, overwrite=o.overwrite)
-    Qs = [np.linalg.qr(g.X)[0] for g in groups]
-    check = dict(iids=[inp.iid[g.rows] for g in groups], Ys=[g.Y for g in groups],
-                 Xs=[g.X for g in groups], names=[g.names for g in groups], loco=o.loco,
-                 chromosomes=tested)
-    try:
-        with threadpool_limits(limits=o.threads):
-            done = store.done_set(len(chunks))
-            if resumed:
-                log.info(f"resuming {store.dir}: {len(done)} of {len(chunks)} chunks finished")
-            cached = store.dir / "step1.npz"
-            t = time.perf_counter()
-            if step1_in:
-                fits, _ = load_step1(step1_in, **check)
-                log.info(f"step 1: reused {step1_in}")
-            elif cached.exists():
-                fits, _ = load_step1(str(cached), **check)
-                log.info("step 1: reused from the interrupted run")
-            else:
-                fits = _fit(inp, o, s, log)
-                save_step1(str(cached), fits=fits, iids=check["iids"], Ys=check["Ys"],
-                           Xs=check["Xs"], covariate_names=[g.covariate_names for g in groups],
-                           loco=o.loco, settings=s)
-            timings["step 1"] = time.perf_counter() - t
-            if o.loco:
-                for f in fits:
-                    absent = sorted(set(tested) - set(f.loco.tolist()))
-                    if absent:
-                        raise InputError(f"{o.grm_bfile}: no model variant on tested "
-                                         f"chromosome(s) {absent}: no leave-one-chromosome-out "
-                                         f"model for them; use --no-loco")
-            _save_null(store, groups, fits, s)
-            t = time.perf_counter()
-            qc_removed = _scan(store, chunks, done, groups, fits, Qs, source, inp.geno_rows,
-                               chrom, o, names, fail_after_chunks)
-            timings["step 2 (scan)"] = time.perf_counter() - t
+        return mode.fit_only(run)
+    return scan_run(run, mode, fail_after_chunks=fail_after_chunks)
+
+
+class ScalableMode(GwasMode):
+    """The scalable mode's ``GwasMode``: step 1 (fitted, reused from ``step1_in`` or from the
+    chunk directory of an interrupted run) before the scan, step 2 per chunk.
+
+    Args:
+        options: the run's options.
+        settings: step-1 numerical settings.
+        step1_in, step1_out, step1_only: as ``run_gwas_scalable``.
+    """
+
+    progress_label = "contig-gwas step 2"
+    scan_timing = "step 2 (scan)"
+
+    def __init__(self, options: GwasOptions, *, settings: Step1Settings,
+                 step1_in: str | None = None, step1_out: str | None = None,
+                 step1_only: bool = False) -> None:
+        self.options, self.settings = options, settings
+        self.step1_in, self.step1_out, self.step1_only = step1_in, step1_out, step1_only
+        self.builds_model = not step1_in
+        self.signature = {"mode": "scalable", "settings": asdict(settings)}
+        self.extra_inputs: dict[str, str | None] = {"step1_in": step1_in}
+        self.extra_outputs = [step1_out] if step1_out else []
+
+    def check(self, log: RunLog) -> None:
+        if not self.options.reml:
+            log.warning("--ml: the scalable mode estimates the variance components by REML "
+                        "only (stochastic Lanczos quadrature); use --mode exact for maximum "
+                        "likelihood")
+        if self.step1_in and self.step1_out:
+            raise InputError("--step1-in and --step1-out: give one (step 1 is either fitted or "
+                             "reused)")
+        if self.step1_only and not self.step1_out:
+            raise InputError("--step1-only needs --step1-out FILE (where step 1 is saved)")
+
+    def start(self, run: GwasRun) -> None:
+        """The orthonormal basis of every group's covariates (step 2's projection)."""
+        self.run = run
+        if not self.step1_only:
+            self.Qs = [np.linalg.qr(g.X)[0] for g in run.inputs.groups]
+
+    def null_labels(self, run: GwasRun) -> list[str] | None:
+        """One table: its rows say which chromosome each variance component left out."""
+        return ["all"]
+
+    def fit(self, run: GwasRun, store: ChunkStore, done: set[int]) -> None:
+        """Step 1 of every group, and its null-model table."""
+        o, inp, log = self.options, run.inputs, run.log
+        self.cached = store.step1_path
         t = time.perf_counter()
-        lam, n_tested, qc_removed = merge_results(
-            store=store, n_chunks=len(chunks), groups=groups, names=names, paths=paths,
-            variants=source.variants, has_info=source.has_info, null_path=null_path,
-            null_labels=["all"], n_rows_max=len(sel))
-        if step1_out:
+        if self.step1_in:
+            fits = self._load(self.step1_in)
+            log.info(f"step 1: reused {self.step1_in}")
+        elif self.cached.exists():
+            fits = self._load(str(self.cached))
+            log.info("step 1: reused from the interrupted run")
+        else:
+            fits = self._fit(run)
+            self._save(str(self.cached), fits)
+        run.timings["step 1"] = time.perf_counter() - t
+        if o.loco:
+            for f in fits:
+                absent = sorted(set(run.tested_chromosomes()) - set(f.loco.tolist()))
+                if absent:
+                    raise InputError(f"{o.grm_bfile}: no model variant on tested "
+                                     f"chromosome(s) {absent}: no leave-one-chromosome-out "
+                                     f"model for them; use --no-loco")
+        rows = _null_rows(inp.groups, fits, self.settings)
+        with atomic_path(store.null_path("all")) as tmp:
+            pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
+        self.fits = fits
+        self.subsets = group_subsets(inp.groups, len(inp.geno_rows))
+
+    def scan_chunk(self, variants: np.ndarray, *, chromosome: int) -> dict[str, np.ndarray]:
+        """Step 2 of one chunk: every variant against every phenotype of every group."""
+        inp = self.run.inputs
+        _, calls, block = next(read_blocks(inp.source, inp.geno_rows, variants, len(variants)))
+        qc = block_qc(calls, block, self.options.qc_thresholds())
+        keep = qc.keep
+        dk = calls if calls is not None else block.dosages
+        if not keep.all():
+            dk = dk[:, keep]
+        impute = impute_calls if calls is not None else impute_block
+        res = []
+        for sub, f, Q in zip(self.subsets, self.fits, self.Qs):
+            G, af, n_ok = impute(take_rows(dk, sub))
+            res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=chromosome)))
+        info = None if block is None or block.info is None else np.asarray(block.info)[keep]
+        return pack_chunk(variants=variants[keep], qc_fail=qc.fail, groups=res, info=info)
+
+    def finish(self) -> None:
+        """Copy step 1 to ``step1_out``."""
+        if self.step1_out:
             import shutil
-            with atomic_path(step1_out) as tmp:
-                shutil.copyfile(cached if cached.exists() else step1_in, tmp)
-        timings["merge"] = time.perf_counter() - t
-    except InputError:
-        if store.created:
-            store.remove()
-        raise
-    return _summarise(store=store, names=names, lam=lam, n_tested=n_tested,
-                      qc_removed=qc_removed, paths=paths, null_path=null_path,
-                      n_counts=inp.n_counts, resumed=len(done), timings=timings,
-                      t_start=t_start, log=log)
 
+            source = self.cached if self.cached.exists() else self.step1_in
+            with atomic_path(self.step1_out) as tmp:
+                shutil.copyfile(source, tmp)
 
-def _step1_only(inp: GwasInputs, o: GwasOptions, s: Step1Settings, log: RunLog, *,
-                step1_out: str, t_start: float) -> GwasSummary:
-    """Fit step 1 of every group and save it to ``step1_out`` (written atomically)."""
-    from threadpoolctl import threadpool_limits
+    def fit_only(self, run: GwasRun) -> GwasSummary:
+        """``--step1-only``: fit step 1 of every group and save it to ``step1_out`` (written
+        atomically); test no variant."""
+        from threadpoolctl import threadpool_limits
 
-    refuse_to_overwrite([step1_out], overwrite=o.overwrite)
-    groups = inp.groups
-    with threadpool_limits(limits=o.threads):
-        t = time.perf_counter()
-        fits = _fit(inp, o, s, log)
-        save_step1(step1_out, fits=fits, iids=[inp.iid[g.rows] for g in groups],
+        o = self.options
+        refuse_to_overwrite([self.step1_out], overwrite=o.overwrite)
+        with threadpool_limits(limits=o.threads):
+            t = time.perf_counter()
+            self._save(self.step1_out, self._fit(run))
+        run.log.info(f"step 1 saved to {self.step1_out}; no variant tested (--step1-only)")
+        run.timings["step 1"] = time.perf_counter() - t
+        run.timings["total"] = time.perf_counter() - run.t_start
+        return GwasSummary(sumstats={}, nullmodel=None, lambda_gc={}, n_variants_tested=0,
+                           qc_removed={k: 0 for k in QC_REASONS},
+                           n_individuals=run.inputs.n_counts, resumed_chunks=0,
+                           timings=run.timings)
+
+    def _fit(self, run: GwasRun) -> list[Step1Fit]:
+        """Step 1 of every group, logged per phenotype."""
+        o, s, inp, log = self.options, self.settings, run.inputs, run.log
+        with log.step("step 1: model genotypes (one pass)"):
+            genos = model_genotypes(
+                src=inp.grm if inp.grm is not None else inp.source, rows=inp.grm_rows,
+                groups=inp.groups, qc_thresholds=None if inp.grm is not None else
+                o.qc_thresholds(), block_size=o.block_size, max_variants=s.max_model_variants,
+                progress=o.progress, log=log)
+        fits = []
+        for k, (g, geno) in enumerate(zip(inp.groups, genos)):
+            with log.step(f"step 1: group {k} ({len(g.names)} phenotypes)"):
+                f = fit_step1(genotypes=geno, X=g.X, Y=g.Y, names=g.names, loco=o.loco,
+                              settings=s, progress=o.progress)
+            for j, name in enumerate(g.names):
+                vc = "per left-out chromosome" if len(f.vc_loco) > 1 else "all model variants"
+                log.info(f"step 1 {name}: h2 {_span(f.h2[:, j])} ({vc}), "
+                         f"Lanczos {int(f.n_iter_lanczos[:, j].max())} steps, CG "
+                         f"{f.n_iter_cg[j]} iterations"
+                         f"{'' if f.converged[j] else ' (NOT converged)'}"
+                         f", calibration rho {_span(f.rho[:, j])} (cv "
+                         f"{f.rho_cv[:, j].max():.3f} over {s.n_calibration} variants)")
+                if not f.converged[j]:
+                    log.warning(f"step 1 {name}: conjugate gradients did not reach tolerance "
+                                f"{s.cg_tol} in {s.max_iter} iterations")
+            fits.append(f)
+        return fits
+
+    def _save(self, path: str, fits: list[Step1Fit]) -> None:
+        groups, iid = self.run.inputs.groups, self.run.inputs.iid
+        save_step1(path, fits=fits, iids=[iid[g.rows] for g in groups],
                    Ys=[g.Y for g in groups], Xs=[g.X for g in groups],
-                   covariate_names=[g.covariate_names for g in groups], loco=o.loco, settings=s)
-    log.info(f"step 1 saved to {step1_out}; no variant tested (--step1-only)")
-    timings = {"step 1": time.perf_counter() - t, "total": time.perf_counter() - t_start}
-    return GwasSummary(sumstats={}, nullmodel=None, lambda_gc={}, n_variants_tested=0,
-                       qc_removed={k: 0 for k in QC_REASONS}, n_individuals=inp.n_counts,
-                       resumed_chunks=0, timings=timings)
+                   covariate_names=[g.covariate_names for g in groups],
+                   loco=self.options.loco, settings=self.settings)
 
-
-def _fit(inp: GwasInputs, o: GwasOptions, s: Step1Settings,
-         log: RunLog) -> list[Step1Fit]:
-    with log.step("step 1: model genotypes (one pass)"):
-        genos = _model_genotypes(inp, o, s, log)
-    fits = []
-    for k, (g, geno) in enumerate(zip(inp.groups, genos)):
-        with log.step(f"step 1: group {k} ({len(g.names)} phenotypes)"):
-            f = fit_step1(genotypes=geno, X=g.X, Y=g.Y, names=g.names, loco=o.loco, settings=s,
-                          progress=o.progress)
-        for j, name in enumerate(g.names):
-            vc = "per left-out chromosome" if len(f.vc_loco) > 1 else "all model variants"
-            log.info(f"step 1 {name}: h2 {_span(f.h2[:, j])} ({vc}), "
-                     f"Lanczos {int(f.n_iter_lanczos[:, j].max())} steps, CG "
-                     f"{f.n_iter_cg[j]} iterations{'' if f.converged[j] else ' (NOT converged)'}"
-                     f", calibration rho {_span(f.rho[:, j])} (cv {f.rho_cv[:, j].max():.3f} "
-                     f"over {s.n_calibration} variants)")
-            if not f.converged[j]:
-                log.warning(f"step 1 {name}: conjugate gradients did not reach tolerance "
-                            f"{s.cg_tol} in {s.max_iter} iterations")
-        fits.append(f)
-    return fits
+    def _load(self, path: str) -> list[Step1Fit]:
+        groups, iid = self.run.inputs.groups, self.run.inputs.iid
+        fits, _ = load_step1(path, iids=[iid[g.rows] for g in groups],
+                             Ys=[g.Y for g in groups], Xs=[g.X for g in groups],
+                             names=[g.names for g in groups], loco=self.options.loco,
+                             chromosomes=self.run.tested_chromosomes())
+        return fits
 
 
 def _span(v: np.ndarray) -> str:
     return f"{v.min():.4g}" if v.min() == v.max() else f"{v.min():.4g}-{v.max():.4g}"
 
 
-def _save_null(store: ChunkStore, groups: list[PhenotypeGroup], fits: list[Step1Fit],
-               s: Step1Settings) -> None:
+def _null_rows(groups: list[PhenotypeGroup], fits: list[Step1Fit],
+               s: Step1Settings) -> list[dict]:
+    """The rows of ``PREFIX.nullmodel.tsv``: one per phenotype and variance-component fit."""
     rows = []
     lo, hi = s.h2_bounds
     for g, f in zip(groups, fits):
@@ -353,42 +284,4 @@ def _save_null(store: ChunkStore, groups: list[PhenotypeGroup], fits: list[Step1
                              "calibration_rho": f.rho[r, j], "calibration_cv": f.rho_cv[r, j],
                              "cg_iterations": int(f.n_iter_cg[j]),
                              "n_model_variants": int(f.n_model_variants)})
-    with atomic_path(store.null_path("all")) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
-
-
-def _scan(store: ChunkStore, chunks, done: set[int], groups, fits, Qs, source, rows, chrom,
-          o: GwasOptions, names: list[str], fail_after_chunks: int | None) -> dict[str, int]:
-    """Step 2: test every unfinished chunk; write each with its completion marker."""
-    from tqdm import tqdm
-
-    qc_opts = dict(maf=o.maf, geno=o.geno, hwe=o.hwe, min_info=o.info)
-    qc_removed = {k: 0 for k in QC_REASONS}
-    subsets = _subsets(groups, len(rows))
-    written = 0
-    bar = tqdm(total=len(chunks), initial=len(done), unit="block", desc="contig-gwas step 2",
-               disable=not o.progress, file=sys.stderr, leave=False)
-    try:
-        for i, idx in enumerate(chunks):
-            if i in done:
-                continue
-            c = int(chrom[idx[0]])
-            _, calls, block = next(_read_blocks(source, rows, idx, len(idx)))
-            qc = _qc(calls, block, qc_opts)
-            keep = qc.keep
-            dk = calls if calls is not None else block.dosages
-            if not keep.all():
-                dk = dk[:, keep]
-            impute = impute_calls if calls is not None else impute_block
-            res = []
-            for sub, f, Q in zip(subsets, fits, Qs):
-                G, af, n_ok = impute(_take_rows(dk, sub))
-                res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=c)))
-            info = None if block is None or block.info is None else np.asarray(block.info)[keep]
-            out = pack_chunk(variants=idx[keep], qc_fail=qc.fail, groups=res, info=info)
-            written = _record_chunk(store=store, i=i, arrays=out, qc_fail=qc.fail,
-                                    qc_removed=qc_removed, bar=bar, written=written,
-                                    fail_after_chunks=fail_after_chunks)
-    finally:
-        bar.close()
-    return qc_removed
+    return rows
