@@ -18,23 +18,30 @@ one ``H2Result`` per phenotype and one ``RGResult`` per requested pair.
   beyond the covariates raises ``InputError``; a phenotype that is constant or has too few
   observations gets a flagged row (``constant_phenotype``, ``too_few_individuals``), never a
   bare NaN.
+- Similarity: any ``similarity.Similarity`` (``DenseSimilarity``, ``GenotypeSimilarity``,
+  ``GctaGrmSimilarity``; re-exported here).
 """
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from .bivariate import RGResult, bivariate_reml, rg_wald
-from .grm_io import read_gcta_grm, read_gcta_grm_matrix
-from .he import he_regression, he_traces, lower_rows_from_matrix
+from .he import HEFit, HETraces, he_regression, he_traces
 from .reml import H2Result, flagged_result, reml_h2
+from .similarity import (DenseSimilarity, GctaGrmSimilarity, GenotypeSimilarity, Similarity,
+                         check_similarity)
+
+__all__ = ["estimate_heritability", "HeritabilityEstimate", "choose_method", "HESettings",
+           "Similarity", "DenseSimilarity", "GenotypeSimilarity", "GctaGrmSimilarity",
+           "check_similarity", "REML_MAX_N", "HE_EXACT_TRACES_MAX_N", "MIN_EXTRA_N",
+           "H2_COLUMNS", "RG_COLUMNS"]
 
 #: ``auto`` uses REML (an O(N^3) eigendecomposition) up to this many individuals.
 REML_MAX_N = 10_000
@@ -45,112 +52,6 @@ MIN_EXTRA_N = 10
 
 H2_COLUMNS = ["phenotype", "n", "h2", "se", "sg2", "se2", "method", "converged", "flag"]
 RG_COLUMNS = ["pheno1", "pheno2", "rg", "se", "p", "n", "method", "flag"]
-
-
-class Similarity(Protocol):
-    """A similarity (kinship / GRM) over ``n`` individuals, addressable by index arrays."""
-
-    n: int
-
-    def matrix(self, idx: np.ndarray) -> np.ndarray: ...
-
-    def lower_rows(self, idx: np.ndarray) -> Iterator[tuple[int, np.ndarray]]: ...
-
-
-class DenseSimilarity:
-    """An in-memory similarity matrix, shape (N, N)."""
-
-    def __init__(self, K: np.ndarray, *, source: str = "similarity matrix") -> None:
-        K = np.asarray(K, dtype=np.float64)
-        check_similarity(K, source=source)
-        self.K = K
-        self.n = K.shape[0]
-        self.source = source
-
-    def matrix(self, idx: np.ndarray) -> np.ndarray:
-        return self.K[np.ix_(idx, idx)]
-
-    def lower_rows(self, idx: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-        return lower_rows_from_matrix(self.matrix(idx))
-
-
-class GenotypeSimilarity:
-    """The GWAS engine's standardised kinship (``gwas.kinship.standardised_kinship``) of
-    genotype rows ``rows``, computed for each requested subset of individuals: standardised
-    over that subset, as contig-gwas does per phenotype group, so h2 here equals the h2 of its
-    null-model table (without LOCO). One genotype pass per distinct subset (cached)."""
-
-    def __init__(self, source, *, rows: np.ndarray, variants: np.ndarray | None = None) -> None:
-        self.source_obj = source
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.variants = (np.arange(len(source.variants)) if variants is None
-                         else np.asarray(variants, dtype=np.int64))
-        self.n = len(self.rows)
-        self.source = f"kinship of {source.path}"
-        self._cache: dict[bytes, np.ndarray] = {}
-
-    def matrix(self, idx: np.ndarray) -> np.ndarray:
-        from ..gwas.kinship import standardised_kinship
-
-        key = np.asarray(idx, dtype=np.int64).tobytes()
-        if key not in self._cache:
-            try:
-                K = standardised_kinship(source=self.source_obj, samples=self.rows[idx],
-                                         variants=self.variants)
-            except ValueError as exc:
-                raise InputError(f"{self.source_obj.path}: {exc}") from None
-            check_similarity(K, source=self.source)
-            self._cache = {key: K}  # keep one: N x N each
-        return self._cache[key]
-
-    def lower_rows(self, idx: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-        return lower_rows_from_matrix(self.matrix(idx))
-
-    def genotype_blocks(self, idx: np.ndarray, *, n_groups: int) -> Iterator[np.ndarray]:
-        """Dosage blocks over the individuals ``idx`` (HE without an N x N matrix)."""
-        m = len(self.variants)
-        size = int(min(2000, max(1, -(-m // n_groups))))
-        for block in self.source_obj.iter_blocks(samples=self.rows[idx], variants=self.variants,
-                                                 block_size=size):
-            yield block.dosages
-
-
-class GctaGrmSimilarity:
-    """A GCTA binary GRM on disk (``PREFIX.grm.bin``), streamed for HE, read whole for REML.
-
-    ``index`` maps the caller's individuals (0..n-1) to rows of ``PREFIX.grm.id``.
-    """
-
-    def __init__(self, prefix: str | os.PathLike, *, index: np.ndarray) -> None:
-        self.prefix = str(prefix)
-        self.index = np.asarray(index, dtype=np.int64)
-        self.n = len(self.index)
-        self.source = self.prefix + ".grm.bin"
-
-    def matrix(self, idx: np.ndarray) -> np.ndarray:
-        K = read_gcta_grm_matrix(self.prefix, index=self.index[idx])
-        check_similarity(K, source=self.source)
-        return K
-
-    def lower_rows(self, idx: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-        return read_gcta_grm(self.prefix, index=self.index[idx])
-
-
-def check_similarity(K: np.ndarray, *, source: str) -> None:
-    """Raise InputError unless K is square, finite, symmetric and not zero."""
-    if K.ndim != 2 or K.shape[0] != K.shape[1]:
-        raise InputError(f"{source}: similarity matrix must be square, got shape {K.shape}")
-    if not np.all(np.isfinite(K)):
-        raise InputError(f"{source}: similarity matrix has {int((~np.isfinite(K)).sum())} "
-                         f"non-finite entries")
-    scale = float(np.max(np.abs(K))) if K.size else 0.0
-    if scale == 0.0:
-        raise InputError(f"{source}: similarity matrix is zero (no polymorphic variants?): "
-                         f"h2 is not identifiable")
-    asym = float(np.max(np.abs(K - K.T)))
-    if asym > 1e-6 * scale:
-        raise InputError(f"{source}: similarity matrix is not symmetric (max |K - K'| = "
-                         f"{asym:.3g})")
 
 
 @dataclass
@@ -265,171 +166,209 @@ def estimate_heritability(*, Y: pd.DataFrame, similarity: Similarity,
                                  f"{names})")
     if he_se not in ("moments", "jackknife"):
         raise InputError(f"HE standard error must be moments or jackknife, got {he_se!r}")
-    values = Y.to_numpy(dtype=np.float64)
-    observed = ~np.isnan(values)
     notes: list[str] = []
     chosen = choose_method(method, n=n, reml_max_n=reml_max_n)
     notes.append(f"method: {chosen} ({'chosen by size, ' if method == 'auto' else ''}"
                  f"{n} individuals)")
-
-    # group phenotypes by missingness pattern
+    est = _Estimator(similarity=similarity, values=Y.to_numpy(dtype=np.float64), names=names,
+                     covar=covar, covar_names=covar_names, method=chosen,
+                     he=HESettings(groups=he_groups, se=he_se, seed=seed), notes=notes)
+    # phenotypes with the same missingness share one subset of individuals
     groups: dict[bytes, list[int]] = {}
     for t in range(len(names)):
-        groups.setdefault(observed[:, t].tobytes(), []).append(t)
+        groups.setdefault(est.observed[:, t].tobytes(), []).append(t)
     results: dict[int, H2Result] = {}
-    # at most two subsets' eigendecompositions in memory (each N x N); rg pairs are visited
-    # grouped by subset so that each is decomposed once
-    cache: OrderedDict[bytes, dict] = OrderedDict()
-
-    def prepare(mask: np.ndarray, label: str) -> dict:
-        key = mask.tobytes()
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-        while len(cache) >= 2:
-            cache.popitem(last=False)
-        idx = np.flatnonzero(mask)
-        X = _design(covar, covar_names, idx, notes, label)
-        entry = {"idx": idx, "X": X}
-        if chosen == "reml" and len(idx) >= X.shape[1] + MIN_EXTRA_N:
-            K = similarity.matrix(idx)
-            _check_informative(K, X, source=getattr(similarity, "source", "similarity"))
-            S, U = np.linalg.eigh(K)
-            entry.update(S=np.maximum(S, 0.0), U=U, UtX=U.T @ X)
-        if chosen == "he" and he_se == "moments" and not hasattr(similarity, "genotype_blocks"):
-            if len(idx) <= HE_EXACT_TRACES_MAX_N:
-                entry["traces"] = _he(he_traces, K=similarity.matrix(idx))
-            else:
-                entry["traces"] = _he(he_traces,
-                                      lower_rows_factory=lambda: similarity.lower_rows(idx),
-                                      n=len(idx), seed=seed)
-        cache[key] = entry
-        return entry
-
-    for key, cols in groups.items():
-        mask = observed[:, cols[0]]
-        m = int(mask.sum())
-        label = f"phenotypes {[names[t] for t in cols][:5]}" + ("..." if len(cols) > 5 else "")
-        p = 1 + (covar.shape[1] if covar is not None else 0)
-        if m < p + MIN_EXTRA_N:
-            for t in cols:
-                results[t] = flagged_result(phenotype=names[t], n=m, method=chosen.upper(),
-                                            flag="too_few_individuals")
-            notes.append(f"{label}: {m} individuals observed, fewer than {p + MIN_EXTRA_N}; "
-                         f"flagged")
-            continue
-        entry = prepare(mask, label)
-        idx, X = entry["idx"], entry["X"]
-        live = []
-        for t in cols:
-            y = values[idx, t]
-            if _residual_is_constant(y, X):
-                results[t] = flagged_result(phenotype=names[t], n=m, method=chosen.upper(),
-                                            flag="constant_phenotype")
-            else:
-                live.append(t)
-        if not live:
-            continue
-        if chosen == "reml":
-            for t in live:
-                y = values[idx, t]
-                results[t] = reml_h2(S=entry["S"], UtX=entry["UtX"], Uty=entry["U"].T @ y,
-                                     phenotype=names[t])
-        else:
-            fit = _he_fit(similarity, idx, Y=values[np.ix_(idx, live)], X=X,
-                          names=[names[t] for t in live], n_groups=he_groups, seed=seed,
-                          traces=entry.get("traces"), he_se=he_se)
-            h2, se = fit.h2, fit.h2_se
-            for k, t in enumerate(live):
-                flags = [] if 0.0 <= h2[k] <= 1.0 else ["h2_outside_0_1"]
-                results[t] = H2Result(phenotype=names[t], n=m, h2=float(h2[k]), se=float(se[k]),
-                                      sg2=float(h2[k] * fit.var[k]),
-                                      se2=float((1 - h2[k]) * fit.var[k]), method="HE",
-                                      converged=True, flag=",".join(flags) or "ok",
-                                      se_method=_se_label(fit, similarity))
-
-    rg_results: list[RGResult | None] = [None] * len(rg_pairs)
+    for cols in groups.values():
+        results.update(est.h2(cols))
+    # rg pairs visited grouped by subset, so that each subset is prepared once
     pair_idx = [(names.index(a), names.index(b)) for a, b in rg_pairs]
-
-    def subset(k: int) -> bytes:
+    rg_results: list[RGResult | None] = [None] * len(rg_pairs)
+    for k in sorted(range(len(rg_pairs)), key=lambda k: est.pair_mask(*pair_idx[k]).tobytes()):
         ta, tb = pair_idx[k]
-        return (observed[:, ta] & observed[:, tb]).tobytes()
-
-    for k in sorted(range(len(rg_pairs)), key=subset):
-        ta, tb = pair_idx[k]
-        rg_results[k] = _pair(ta, tb, names=names, values=values, observed=observed,
-                              results=results, prepare=prepare, chosen=chosen,
-                              similarity=similarity, he_groups=he_groups, he_se=he_se,
-                              seed=seed)
+        rg_results[k] = est.rg(ta, tb, flags=(results[ta].flag, results[tb].flag))
     return HeritabilityEstimate(h2=[results[t] for t in range(len(names))],
                                 rg=[r for r in rg_results if r is not None], notes=notes)
 
 
-def _he_fit(similarity, idx: np.ndarray, *, Y, X, names, n_groups, seed, traces, he_se):
-    """HE from genotype blocks (no N x N matrix; SNP-block jackknife) when the similarity is
-    built from genotypes, else from its lower-triangle row blocks."""
-    if hasattr(similarity, "genotype_blocks"):
-        from .he_genotypes import he_from_genotypes
+@dataclass
+class HESettings:
+    """Haseman-Elston settings: jackknife ``groups``, standard errors ``se`` (``moments`` or
+    ``jackknife``) and the ``seed`` of the jackknife groups and trace probes."""
 
-        again = None
-        if he_se == "moments":
-            def again():
-                return similarity.genotype_blocks(idx, n_groups=n_groups)
-        return _he(he_from_genotypes, blocks=similarity.genotype_blocks(idx, n_groups=n_groups),
-                   Y=Y, X=X, names=names, n_groups=n_groups, seed=seed, second_pass=again)
-    return _he(Y=Y, X=X, lower_rows=similarity.lower_rows(idx), names=names, n_groups=n_groups,
-               seed=seed, traces=traces)
+    groups: int = 20
+    se: str = "moments"
+    seed: int = 0
 
 
-def _se_label(fit, similarity) -> str:
-    if fit.traces is None and hasattr(similarity, "genotype_blocks"):
-        return "snp_jackknife"
-    return fit.se_method
+@dataclass
+class Subset:
+    """Individuals observed for some phenotypes, and what the method precomputes over them.
+
+    Attributes:
+        idx: the individuals (indices into the similarity), shape (n,).
+        X: intercept and covariates over them (constant/collinear ones dropped), shape (n, D).
+        S, U, UtX: REML: the similarity's eigenvalues (n,) (negatives set to 0) and
+            eigenvectors (n, n) among them, and ``U' X``; None otherwise.
+        traces: HE with moment SEs from a similarity matrix: its traces (``he.he_traces``).
+    """
+
+    idx: np.ndarray
+    X: np.ndarray
+    S: np.ndarray | None = None
+    U: np.ndarray | None = None
+    UtX: np.ndarray | None = None
+    traces: HETraces | None = None
 
 
-def _he(fn=he_regression, **kwargs):
+class _Estimator:
+    """The estimates of one ``estimate_heritability`` call: phenotype ``values`` (N, T) with
+    NaN where missing, covariates, the similarity and the chosen method, and the subsets of
+    individuals prepared for them (``subset``; the last two are kept, each may hold an N x N
+    eigendecomposition)."""
+
+    def __init__(self, *, similarity: Similarity, values: np.ndarray, names: list[str],
+                 covar: np.ndarray | None, covar_names: Sequence[str], method: str,
+                 he: HESettings, notes: list[str]) -> None:
+        self.similarity, self.values, self.names = similarity, values, names
+        self.observed = ~np.isnan(values)
+        self.covar, self.covar_names = covar, covar_names
+        self.method, self.he, self.notes = method, he, notes
+        self._subsets: OrderedDict[bytes, Subset] = OrderedDict()
+
+    def subset(self, mask: np.ndarray, label: str) -> Subset:
+        """The individuals of ``mask`` (N,) prepared for the method (``label`` names them in
+        the notes)."""
+        key = mask.tobytes()
+        if key in self._subsets:
+            self._subsets.move_to_end(key)
+            return self._subsets[key]
+        while len(self._subsets) >= 2:
+            self._subsets.popitem(last=False)
+        sim = self.similarity
+        idx = np.flatnonzero(mask)
+        sub = Subset(idx=idx, X=_design(self.covar, self.covar_names, idx, self.notes, label))
+        if self.method == "reml" and len(idx) >= sub.X.shape[1] + MIN_EXTRA_N:
+            K = sim.matrix(idx)
+            _check_informative(K, sub.X, source=sim.source)
+            S, U = np.linalg.eigh(K)
+            sub.S, sub.U, sub.UtX = np.maximum(S, 0.0), U, U.T @ sub.X
+        if self.method == "he" and self.he.se == "moments" and not sim.from_genotypes:
+            if len(idx) <= HE_EXACT_TRACES_MAX_N:
+                sub.traces = _he(he_traces, K=sim.matrix(idx))
+            else:
+                sub.traces = _he(he_traces, lower_rows_factory=lambda: sim.lower_rows(idx),
+                                 n=len(idx), seed=self.he.seed)
+        self._subsets[key] = sub
+        return sub
+
+    def h2(self, cols: list[int]) -> dict[int, H2Result]:
+        """h2 of the phenotypes ``cols`` (column indices), observed for the same individuals."""
+        names, values = self.names, self.values
+        mask = self.observed[:, cols[0]]
+        m = int(mask.sum())
+        label = f"phenotypes {[names[t] for t in cols][:5]}" + ("..." if len(cols) > 5 else "")
+        p = 1 + (self.covar.shape[1] if self.covar is not None else 0)
+        if m < p + MIN_EXTRA_N:
+            self.notes.append(f"{label}: {m} individuals observed, fewer than "
+                              f"{p + MIN_EXTRA_N}; flagged")
+            return {t: self._flagged_h2(t, m, "too_few_individuals") for t in cols}
+        sub = self.subset(mask, label)
+        out: dict[int, H2Result] = {}
+        live = []
+        for t in cols:
+            if _residual_is_constant(values[sub.idx, t], sub.X):
+                out[t] = self._flagged_h2(t, m, "constant_phenotype")
+            else:
+                live.append(t)
+        if not live:
+            return out
+        if self.method == "reml":
+            assert sub.S is not None and sub.U is not None and sub.UtX is not None
+            for t in live:
+                out[t] = reml_h2(S=sub.S, UtX=sub.UtX, Uty=sub.U.T @ values[sub.idx, t],
+                                 phenotype=names[t])
+            return out
+        fit = self.he_fit(sub, values[np.ix_(sub.idx, live)], [names[t] for t in live])
+        h2, se = fit.h2, fit.h2_se
+        for k, t in enumerate(live):
+            flags = [] if 0.0 <= h2[k] <= 1.0 else ["h2_outside_0_1"]
+            out[t] = H2Result(phenotype=names[t], n=m, h2=float(h2[k]), se=float(se[k]),
+                              sg2=float(h2[k] * fit.var[k]), se2=float((1 - h2[k]) * fit.var[k]),
+                              method="HE", converged=True, flag=",".join(flags) or "ok",
+                              se_method=self._se_label(fit))
+        return out
+
+    def pair_mask(self, ta: int, tb: int) -> np.ndarray:
+        """The individuals observed for both phenotypes, shape (N,)."""
+        return self.observed[:, ta] & self.observed[:, tb]
+
+    def rg(self, ta: int, tb: int, *, flags: tuple[str, str]) -> RGResult:
+        """rg of phenotypes ``ta`` and ``tb`` (``flags``: their h2 flags)."""
+        a, b = self.names[ta], self.names[tb]
+        nan = float("nan")
+        mask = self.pair_mask(ta, tb)
+        m = int(mask.sum())
+
+        def flagged(flag: str) -> RGResult:
+            return RGResult(pheno1=a, pheno2=b, rg=nan, se=nan, p=nan, n=m,
+                            method=self.method.upper(), h2_1=nan, h2_2=nan, gcov=nan, ecov=nan,
+                            converged=False, flag=flag)
+
+        bad = [f for f in flags if f in ("constant_phenotype", "too_few_individuals")]
+        if bad:
+            return flagged(bad[0])
+        if ta == tb:
+            return flagged("same_phenotype")
+        sub = self.subset(mask, f"pair ({a}, {b})")
+        if m < sub.X.shape[1] + MIN_EXTRA_N:
+            return flagged("too_few_individuals")
+        Y2 = self.values[np.ix_(sub.idx, [ta, tb])]
+        if any(_residual_is_constant(Y2[:, k], sub.X) for k in (0, 1)):
+            return flagged("constant_phenotype")
+        if self.method == "reml":
+            assert sub.S is not None and sub.U is not None and sub.UtX is not None
+            return bivariate_reml(S=sub.S, UtX=sub.UtX, UtY=sub.U.T @ Y2, pheno1=a, pheno2=b)
+        fit = self.he_fit(sub, Y2, [a, b])
+        rg, se = fit.rg(0, 1)
+        h2 = fit.h2
+        rg_flags = []
+        if not (h2[0] > 0 and h2[1] > 0):
+            rg_flags.append("h2_not_positive")
+        elif abs(rg) > 1:
+            rg_flags.append("rg_outside_-1_1")
+        return RGResult(pheno1=a, pheno2=b, rg=rg, se=se, p=rg_wald(rg, se), n=m, method="HE",
+                        h2_1=float(h2[0]), h2_2=float(h2[1]), gcov=float(fit.gcov[0, 1]),
+                        ecov=nan, converged=True, flag=",".join(rg_flags) or "ok")
+
+    def he_fit(self, sub: Subset, Y: np.ndarray, names: list[str]) -> HEFit:
+        """HE of ``Y`` (n, T) over the subset: from genotype blocks (no N x N matrix; variant-
+        block jackknife) when the similarity is built from genotypes, else from its
+        lower-triangle row blocks."""
+        sim, he, idx = self.similarity, self.he, sub.idx
+        if sim.from_genotypes:
+            from .he_genotypes import he_from_genotypes
+
+            def blocks() -> Iterable[np.ndarray]:
+                return sim.genotype_blocks(idx, n_groups=he.groups)
+
+            return _he(he_from_genotypes, blocks=blocks(), Y=Y, X=sub.X, names=names,
+                       n_groups=he.groups, seed=he.seed,
+                       second_pass=blocks if he.se == "moments" else None)
+        return _he(he_regression, Y=Y, X=sub.X, lower_rows=sim.lower_rows(idx), names=names,
+                   n_groups=he.groups, seed=he.seed, traces=sub.traces)
+
+    def _se_label(self, fit: HEFit) -> str:
+        if fit.traces is None and self.similarity.from_genotypes:
+            return "snp_jackknife"
+        return fit.se_method
+
+    def _flagged_h2(self, t: int, n: int, flag: str) -> H2Result:
+        return flagged_result(phenotype=self.names[t], n=n, method=self.method.upper(),
+                              flag=flag)
+
+
+def _he(fn: Callable, **kwargs):
     try:
         return fn(**kwargs)
     except ValueError as exc:
         raise InputError(f"HE regression: {exc}") from None
-
-
-def _pair(ta: int, tb: int, *, names, values, observed, results, prepare, chosen, similarity,
-          he_groups, he_se, seed) -> RGResult:
-    a, b = names[ta], names[tb]
-    nan = float("nan")
-    mask = observed[:, ta] & observed[:, tb]
-    m = int(mask.sum())
-
-    def flagged(flag: str, n: int = m) -> RGResult:
-        return RGResult(pheno1=a, pheno2=b, rg=nan, se=nan, p=nan, n=n, method=chosen.upper(),
-                        h2_1=nan, h2_2=nan, gcov=nan, ecov=nan, converged=False, flag=flag)
-
-    bad = [f for f in (results[ta].flag, results[tb].flag)
-           if f in ("constant_phenotype", "too_few_individuals")]
-    if bad:
-        return flagged(bad[0])
-    if ta == tb:
-        return flagged("same_phenotype")
-    entry = prepare(mask, f"pair ({a}, {b})")
-    idx, X = entry["idx"], entry["X"]
-    if m < X.shape[1] + MIN_EXTRA_N:
-        return flagged("too_few_individuals")
-    Y2 = values[np.ix_(idx, [ta, tb])]
-    if any(_residual_is_constant(Y2[:, k], X) for k in (0, 1)):
-        return flagged("constant_phenotype")
-    if chosen == "reml":
-        return bivariate_reml(S=entry["S"], UtX=entry["UtX"], UtY=entry["U"].T @ Y2,
-                              pheno1=a, pheno2=b)
-    fit = _he_fit(similarity, idx, Y=Y2, X=X, names=[a, b], n_groups=he_groups, seed=seed,
-                  traces=entry.get("traces"), he_se=he_se)
-    rg, se = fit.rg(0, 1)
-    h2 = fit.h2
-    flags = []
-    if not (h2[0] > 0 and h2[1] > 0):
-        flags.append("h2_not_positive")
-    elif abs(rg) > 1:
-        flags.append("rg_outside_-1_1")
-    return RGResult(pheno1=a, pheno2=b, rg=rg, se=se, p=rg_wald(rg, se), n=m, method="HE",
-                    h2_1=float(h2[0]), h2_2=float(h2[1]), gcov=float(fit.gcov[0, 1]), ecov=nan,
-                    converged=True, flag=",".join(flags) or "ok")

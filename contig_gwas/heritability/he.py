@@ -318,7 +318,7 @@ def he_traces(*, K: np.ndarray | None = None, lower_rows_factory=None, n: int | 
         kbar = K[off].mean()
         A = np.where(off, K - kbar, 0.0)
         ss = float(np.sum(A * A))
-        _check_pair_variation(ss, float(np.sum(K[off] ** 2)))
+        check_pair_variation(ss, float(np.sum(K[off] ** 2)))
         A /= ss
         AK = A @ K
         return HETraces(t0=1.0 / ss, t1=float(np.sum((A @ A) * K)),
@@ -345,7 +345,7 @@ def he_traces(*, K: np.ndarray | None = None, lower_rows_factory=None, n: int | 
     npairs = n * (n - 1)
     kbar = sum_off / npairs
     ss = sum_off2 - npairs * kbar * kbar
-    _check_pair_variation(ss, sum_off2)
+    check_pair_variation(ss, sum_off2)
 
     def apply_a(kv: np.ndarray, v: np.ndarray) -> np.ndarray:
         # A v = (K v - diag(K) v - kbar (1'v 1 - v)) / ss
@@ -365,7 +365,9 @@ def he_traces(*, K: np.ndarray | None = None, lower_rows_factory=None, n: int | 
                     t3=t3, tk2=tk2, tk=float(diag.sum()), n=n)
 
 
-def _check_pair_variation(ss: float, sum_sq: float) -> None:
+def check_pair_variation(ss: float, sum_sq: float) -> None:
+    """Raise ValueError unless the off-diagonal similarities vary: ``ss``, their sum of squared
+    deviations from their mean, is not negligible against ``sum_sq``, their sum of squares."""
     if not ss > 1e-12 * max(sum_sq, 1e-300):
         raise ValueError("the similarity matrix has no variation between pairs of individuals "
                          "(every pair equally related): h2 is not identifiable")

@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .he import HEFit, HETraces, _check_pair_variation
+from .he import HEFit, HETraces, check_pair_variation
 
 __all__ = ["he_from_genotypes"]
 
@@ -162,7 +162,7 @@ def _traces(blocks_fn: Callable[[], Iterable[np.ndarray]], *, U: np.ndarray, KU:
     m = float(n * (n - 1))
     kbar = k_sum / m
     ss = sum_off2 - m * kbar * kbar
-    _check_pair_variation(ss, sum_off2)
+    check_pair_variation(ss, sum_off2)
 
     def apply_a(kv: np.ndarray, v: np.ndarray) -> np.ndarray:
         # A v = (K v - diag(K) v - kbar (1'v 1 - v)) / ss
