@@ -1,5 +1,5 @@
 """contig-gwas dataset layer and command line: bad input, phenotype groups, covariates,
-BGEN, resumability."""
+BGEN, resumability, the driver both modes run through."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from contig_gwas.cli import _common, gwas
 from contig_gwas.gwas.engine import GwasOptions, run_gwas
 from contig_gwas.io.sumstats import COLUMNS, read_sumstats
+from contig_gwas.runlog import NullLog
 from test_gwas_data import write_cohort
 
 
@@ -290,3 +291,104 @@ def test_no_variant_passing_qc_is_an_error(small, tmp_path, capsys, mode):
     # MAF >= 0.5 with HWE p >= 0.9999 leaves no variant of this cohort
     _bad(tmp_path, _base(small, tmp_path / "o" / "run", "--maf", "0.5", "--hwe", "0.9999", *mode),
          expect="no variant passed QC", capsys=capsys)
+
+
+class _Lines(NullLog):
+    """A NullLog that keeps the lines written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def _write(self, line: str, *, echo: bool | None = None) -> None:
+        self.lines.append(line)
+
+
+@pytest.mark.parametrize("mode", ["exact", "exact-no-loco", "linear", "scalable"])
+def test_every_mode_runs_through_the_driver_and_resumes_byte_for_byte(small, tmp_path,
+                                                                      monkeypatch, mode):
+    """Both engines are ``driver.GwasMode``s run by ``driver.scan_run``; an interrupted run,
+    resumed, writes the fresh run's bytes (summary statistics and null-model table)."""
+    from contig_gwas.gwas import driver
+    from contig_gwas.gwas.scalable.engine import run_gwas_scalable
+
+    merged = []
+
+    def spy(**kw):
+        merged.append(kw["store"].dir.name)
+        return real(**kw)
+
+    real = driver.merge_results
+    monkeypatch.setattr(driver, "merge_results", spy)
+    fn = run_gwas_scalable if mode == "scalable" else run_gwas
+    opts = dict(pheno=small.pheno, bfile=small.prefix, covar=small.covar, block_size=50,
+                progress=False, loco=mode != "exact-no-loco", linear=mode == "linear")
+    fresh = fn(GwasOptions(out=str(tmp_path / "fresh"), **opts))
+    with pytest.raises(RuntimeError, match="injected failure after 2 chunks"):
+        fn(GwasOptions(out=str(tmp_path / "cut"), **opts), fail_after_chunks=2)
+    log = _Lines()
+    resumed = fn(GwasOptions(out=str(tmp_path / "cut"), **opts), log=log)
+    assert merged == ["fresh.chunks", "cut.chunks"]
+    assert resumed.resumed_chunks == 2 and fresh.resumed_chunks == 0
+    assert "resuming" in "\n".join(log.lines)
+    if mode != "linear":
+        reused = ("step 1: reused from the interrupted run" if mode == "scalable"
+                  else "genetic similarity: reused from the interrupted run")
+        assert reused in log.lines
+    assert (resumed.lambda_gc, resumed.n_variants_tested, resumed.qc_removed) == \
+        (fresh.lambda_gc, fresh.n_variants_tested, fresh.qc_removed)
+    assert list(resumed.sumstats) == list(fresh.sumstats) == ["T0", "T1", "T2", "NULL"]
+    for name, path in fresh.sumstats.items():
+        # the gzip header holds the temporary file name; the content must be identical
+        assert gzip.decompress(Path(path).read_bytes()) == \
+            gzip.decompress(Path(resumed.sumstats[name]).read_bytes()), name
+    if mode == "linear":
+        assert fresh.nullmodel is None and resumed.nullmodel is None
+    else:
+        assert Path(fresh.nullmodel).read_bytes() == Path(resumed.nullmodel).read_bytes()
+    assert not (tmp_path / "cut.chunks").exists()
+
+
+def test_loco_kinship_saves_and_loads_itself(tmp_path):
+    """``LocoKinship.save``/``load``: products spilled to disk or held in memory; the loaded
+    similarity gives the saved one's kernels to the last bit."""
+    from contig_gwas.gwas.kinship import KinshipAccumulator, LocoKinship
+
+    rng = np.random.default_rng(5)
+    d = rng.binomial(2, 0.3, size=(40, 90)).astype(float)
+    d[rng.random(d.shape) < 0.02] = np.nan
+    chrom = np.repeat([1, 2, 4], 30)
+    for spill in (tmp_path / "spill", None):
+        acc = KinshipAccumulator(n=40, spill_dir=spill, prefix="g0")
+        acc.add(d[:, :50], chromosomes=chrom[:50])
+        acc.add(d[:, 50:], chromosomes=chrom[50:])
+        kin = acc.finish()
+        path = tmp_path / f"{'spilled' if spill else 'memory'}" / "g0.json"
+        path.parent.mkdir()
+        kin.save(path)
+        back = LocoKinship.load(path)
+        assert back.n == 40 and back.n_variants == kin.n_variants
+        assert back.chrom_count == kin.chrom_count and back.chrom_trace == kin.chrom_trace
+        assert np.array_equal(back.total, kin.total)
+        for leave_out in (None, 1, 2, 4, 3):
+            assert np.array_equal(back.kernel(leave_out=leave_out),
+                                  kin.kernel(leave_out=leave_out)), leave_out
+
+
+def test_no_private_names_across_gwas_and_heritability_modules():
+    """No module of ``contig_gwas.gwas`` or ``contig_gwas.heritability`` imports an
+    underscore name from another module or reaches one through a module attribute."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "contig_gwas"
+    found = []
+    for pkg in ("gwas", "heritability"):
+        for path in sorted((root / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.ImportFrom)
+                         else [node.attr] if isinstance(node, ast.Attribute)
+                         and not (isinstance(node.value, ast.Name)
+                                  and node.value.id in ("self", "cls")) else [])
+                found += [f"{path.relative_to(root)}:{node.lineno}: {n}" for n in names
+                          if n.startswith("_") and not n.startswith("__")]
+    assert found == []
