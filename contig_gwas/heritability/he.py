@@ -130,6 +130,26 @@ def lower_rows_from_matrix(K: np.ndarray, *,
         yield r0, np.asarray(K[r0:r1, :r1], dtype=np.float64)
 
 
+def standardised_residuals(Y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """OLS residuals of the phenotypes on the covariates, scaled to unit variance.
+
+    Args:
+        Y: phenotypes, shape (N, T); X: covariates with intercept, shape (N, P).
+    Returns:
+        ``Z`` (N, T), the residual variances (T,) with ``N - rank(X)`` degrees of freedom, and
+        ``rank(X)``.
+    Raises:
+        ValueError when a phenotype is constant after the covariates.
+    """
+    beta, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    R = Y - X @ beta
+    rank = int(np.linalg.matrix_rank(X))
+    var = np.sum(R * R, axis=0) / (Y.shape[0] - rank)
+    if np.any(var <= 0):
+        raise ValueError("a phenotype is constant after adjusting for the covariates")
+    return R / np.sqrt(var), var, rank
+
+
 def he_regression(*, Y: np.ndarray, X: np.ndarray, lower_rows: LowerRows,
                   names: Sequence[str] | None = None, n_groups: int = 20,
                   seed: int = 0, traces: "HETraces | None" = None) -> HEFit:
@@ -162,13 +182,7 @@ def he_regression(*, Y: np.ndarray, X: np.ndarray, lower_rows: LowerRows,
     if n_groups < 2:
         raise ValueError(f"HE regression with a jackknife needs at least 6 individuals, got {n}")
     names = list(names) if names is not None else [f"y{i}" for i in range(t)]
-    beta, *_ = np.linalg.lstsq(X, Y, rcond=None)
-    R = Y - X @ beta
-    rank = int(np.linalg.matrix_rank(X))
-    var = np.sum(R * R, axis=0) / (n - rank)
-    if np.any(var <= 0):
-        raise ValueError("a phenotype is constant after adjusting for the covariates")
-    Z = R / np.sqrt(var)
+    Z, var, rank = standardised_residuals(Y, X)
     labels = np.random.default_rng(seed).permutation(n) % n_groups
 
     # K-weighted sums over pairs i > j: totals, per-group "one member" and "both members" sums.

@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .he import HEFit, HETraces, check_pair_variation
+from .he import HEFit, HETraces, check_pair_variation, standardised_residuals
 
 __all__ = ["he_from_genotypes"]
 
@@ -73,13 +73,7 @@ def _he_from_genotypes(*, blocks, Y, X, names, n_groups, n_probes, seed, second_
         Y = Y[:, None]
     X = np.asarray(X, dtype=np.float64)
     n, t = Y.shape
-    beta, *_ = np.linalg.lstsq(X, Y, rcond=None)
-    R = Y - X @ beta
-    rank = int(np.linalg.matrix_rank(X))
-    var = np.sum(R * R, axis=0) / (n - rank)
-    if np.any(var <= 0):
-        raise ValueError("a phenotype is constant after adjusting for the covariates")
-    Zy = R / np.sqrt(var)
+    Zy, var, rank = standardised_residuals(Y, X)
     U = np.random.default_rng(seed).choice([-1.0, 1.0], size=(n, n_probes))
     rhs = np.hstack([Zy, np.ones((n, 1)), U])          # (N, T + 1 + q)
 
