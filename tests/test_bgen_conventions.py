@@ -234,10 +234,21 @@ def test_dosages_equal_plink2s_reading(tmp_path):
 
 
 @pytest.mark.reference
-def test_plink2_layout1_is_refused_with_a_conversion_hint(bed, tmp_path):
+def test_plink2_layout1_reads_as_plink2_reads_it(bed, tmp_path):
+    """BGEN 1.1 (layout 1: three 16-bit probabilities over 32768, zlib): the .bed's dosages,
+    and PLINK 2's own reading of the file."""
     _run_plink2("--bfile", str(bed), "--export", "bgen-1.1", out=tmp_path / "v11")
-    with pytest.raises(InputError, match=r"v11\.bgen.*layout 1.*plink2"):
-        BgenSource(tmp_path / "v11.bgen")
+    flags = int.from_bytes((tmp_path / "v11.bgen").read_bytes()[20:24], "little")
+    assert (flags >> 2) & 15 == 1  # layout 1
+    src = BgenSource(tmp_path / "v11.bgen")
+    canon = PlinkSource(bed)
+    got = src.read().dosages
+    np.testing.assert_allclose(got, _bed_dosages_for(canon, src), atol=3 / 32768,
+                               equal_nan=True)
+    ref = _plink2_alt_dosages(tmp_path / "v11.bgen", tmp_path / "A11",
+                              sample=tmp_path / "v11.sample")
+    ref = ref.loc[src.samples.IID, list(src.variants.variant_id)].to_numpy()
+    np.testing.assert_allclose(got, ref, atol=PLINK2_A_TOL, equal_nan=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,10 +504,11 @@ def test_non_biallelic_variant(tmp_path):
         BgenSource(path)
 
 
-def test_uncompressed_layout2_is_refused_with_a_hint(tmp_path, genotypes):
-    path = _write_bgen(tmp_path / "raw.bgen", genotypes, samples=IDS, compression=None)
-    with pytest.raises(InputError, match=r"raw\.bgen: uncompressed.*plink2"):
-        BgenSource(path)
+def test_uncompressed_layout2_reads_equal_to_zlib(tmp_path, genotypes):
+    raw = _write_bgen(tmp_path / "raw.bgen", genotypes, samples=IDS, compression=None)
+    assert int.from_bytes(raw.read_bytes()[20:24], "little") & 3 == 0  # uncompressed
+    zlib = _write_bgen(tmp_path / "zlib.bgen", genotypes, samples=IDS, compression="zlib")
+    _same_genotypes(BgenSource(raw), BgenSource(zlib))
 
 
 def test_not_bgen(tmp_path):
@@ -506,21 +518,22 @@ def test_not_bgen(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# the reader's index (.metadata2.mmm)
+# the variant index (built at open, nothing written beside the file)
 
 
 def test_relative_path_and_rewritten_file(tmp_path, genotypes, monkeypatch):
-    """bgen-reader builds its index in a temporary working directory: a relative path used
-    to fail. A file rewritten in place gets a fresh index, not the stale one."""
+    """bgen-reader built its index in a temporary working directory: a relative path used
+    to fail. A file rewritten in place is read afresh, and nothing is written beside it."""
     monkeypatch.chdir(tmp_path)
     _write_bgen(tmp_path / "r.bgen", genotypes, samples=IDS)
     first = BgenSource("r.bgen")
     assert list(first.samples.IID) == IDS
     other = genotypes[:, ::-1].copy()
     _write_bgen(tmp_path / "r.bgen", other, samples=IDS[::-1])
-    later = os.stat("r.bgen.metadata2.mmm").st_mtime + 2
+    later = os.stat("r.bgen").st_mtime + 2
     os.utime("r.bgen", (later, later))
     second = BgenSource("r.bgen")
+    assert sorted(os.listdir(tmp_path)) == ["r.bgen"]
     assert list(second.samples.IID) == IDS[::-1]
     np.testing.assert_allclose(second.read().dosages, other[..., 1] + 2 * other[..., 2],
                                atol=_tol(8), equal_nan=True)
