@@ -1,9 +1,9 @@
 """The Snakemake workflow (workflows/) and its helpers (contig_gwas.workflow).
 
-- helpers: chunk planning, phenotype merging, gathering chunked sumstats, the summary table;
+- helpers: region planning, phenotype merging, gathering regioned sumstats, the summary table;
 - `snakemake --lint` passes for the demo and the tiny test config;
 - dry runs pass with the SLURM profile, for the demo, the tiny config, and a real-cohort config
-  (BGEN dosages, a separate GRM, region chunks, scalable mode);
+  (BGEN dosages, a separate GRM, region regions, scalable mode);
 - the tiny config runs end to end on 2 cores (slow; skipped while a tool it needs is not yet
   implemented).
 """
@@ -27,11 +27,12 @@ from contig_gwas.errors import InputError
 from contig_gwas.io.sumstats import COLUMNS, read_sumstats, write_sumstats
 from contig_gwas.io.tables import read_table, write_table
 from contig_gwas.workflow.__main__ import main as workflow_main
-from contig_gwas.workflow.chunks import parse_chunk, plan_chunks
-from contig_gwas.workflow.gather import concat_chunks, gather_sumstats
+from contig_gwas.workflow.regions import parse_region, plan_regions
+from contig_gwas.workflow.gather import concat_regions, gather_sumstats
 from contig_gwas.workflow.phenotypes import (PhenotypeSource, merge_phenotypes, phenotype_name,
                                              rg_pairs)
 from contig_gwas.workflow.summary import format_summary, study_summary
+from tolerances import half_unit
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows"
@@ -40,33 +41,33 @@ PROFILE = WORKFLOW / "profiles" / "slurm"
 TOOLS = ["simulate", "pretrain", "embed", "gwas", "h2", "report"]
 
 
-# ------------------------------------------------------------------------------- chunks
+# ------------------------------------------------------------------------------- regions
 
-def test_chunk_specs():
-    assert parse_chunk(7).args == ["--chr", "7"]
-    assert parse_chunk("chrX").args == ["--chr", "23"]
-    c = parse_chunk("1-3")
+def test_region_specs():
+    assert parse_region(7).args == ["--chr", "7"]
+    assert parse_region("chrX").args == ["--chr", "23"]
+    c = parse_region("1-3")
     assert (c.name, c.args) == ("chr1-3", ["--chr", "1,2,3"])
-    c = parse_chunk("1,4,X")
+    c = parse_region("1,4,X")
     assert (c.name, c.args) == ("chr1_4_23", ["--chr", "1,4,23"])
-    c = parse_chunk("chr6:25000000-35000000")
+    c = parse_region("chr6:25000000-35000000")
     assert (c.name, c.args) == ("chr6_25000000-35000000", ["--range", "6:25000000-35000000"])
 
 
-def test_chunk_plan_default_and_errors():
-    assert list(plan_chunks(None, chromosomes=[3, "1", "chr2"])) == ["chr1", "chr2", "chr3"]
-    assert list(plan_chunks(["1-2", "3:1-100", "3:101-200"], chromosomes=[])) == [
+def test_region_plan_default_and_errors():
+    assert list(plan_regions(None, chromosomes=[3, "1", "chr2"])) == ["chr1", "chr2", "chr3"]
+    assert list(plan_regions(["1-2", "3:1-100", "3:101-200"], chromosomes=[])) == [
         "chr1-2", "chr3_1-100", "chr3_101-200"]
     with pytest.raises(InputError, match="both cover chromosome 2"):
-        plan_chunks(["1-2", "2"], chromosomes=[])
+        plan_regions(["1-2", "2"], chromosomes=[])
     with pytest.raises(InputError, match="overlap"):
-        plan_chunks(["3:1-100", "3:100-200"], chromosomes=[])
-    with pytest.raises(InputError, match="lies in chunk"):
-        plan_chunks(["3", "3:1-100"], chromosomes=[])
+        plan_regions(["3:1-100", "3:100-200"], chromosomes=[])
+    with pytest.raises(InputError, match="lies in region"):
+        plan_regions(["3", "3:1-100"], chromosomes=[])
     with pytest.raises(InputError, match="unknown chromosome"):
-        plan_chunks(["chrQ"], chromosomes=[])
+        plan_regions(["chrQ"], chromosomes=[])
     with pytest.raises(InputError, match="runs backwards"):
-        parse_chunk("5-2")
+        parse_region("5-2")
 
 
 # --------------------------------------------------------------------------- phenotypes
@@ -86,12 +87,13 @@ def test_merge_phenotypes(tmp_path):
     assert list(m.iid) == ["i1", "i2", "i3", "i4"]
     assert list(m.fid) == ["Fi1", "Fi2", "Fi3", "Fi4"]
     assert list(m.values.columns) == ["contig_PC_0", "contig_PC_1", "standard_bp_sys"]
-    np.testing.assert_allclose(m.values.loc[["i1", "i2", "i3"], "contig_PC_1"], a["PC_1"],
-                               rtol=1e-5)
+    # the tables were written with 6 significant digits: half a unit in the last
+    got = m.values.loc[["i1", "i2", "i3"], "contig_PC_1"].to_numpy()
+    assert np.all(np.abs(got - a["PC_1"].to_numpy()) <= half_unit(got))
     assert np.isnan(m.values.loc["i4", "contig_PC_0"])
     assert np.isnan(m.values.loc["i1", "standard_bp_sys"])
-    np.testing.assert_allclose(m.values.loc[["i3", "i4"], "standard_bp_sys"], b["bp.sys"],
-                               rtol=1e-5)
+    got = m.values.loc[["i3", "i4"], "standard_bp_sys"].to_numpy()
+    assert np.all(np.abs(got - b["bp.sys"].to_numpy()) <= half_unit(got))
     assert m.sets[["phenotype", "set", "column", "n"]].values.tolist() == [
         ["contig_PC_0", "contig", "PC_0", 3], ["contig_PC_1", "contig", "PC_1", 3],
         ["standard_bp_sys", "standard", "bp.sys", 2]]
@@ -134,11 +136,11 @@ def _sumstats(chrom, pos, rng):
         "neg_log10_p_value": nl})
 
 
-def _chunks(tmp_path, rng, phenos=("m_PC_0", "standard_ldl")):
+def _regions(tmp_path, rng, phenos=("m_PC_0", "standard_ldl")):
     prefixes = {}
     whole = {}
     for name, chrom, pos in [("chr2", 2, [5, 10, 30]), ("chr1", 1, [300, 100, 200])]:
-        d = tmp_path / "chunks" / name
+        d = tmp_path / "regions" / name
         prefixes[name] = d / "gwas"
         for p in phenos:
             t = _sumstats(chrom, np.array(pos), rng)
@@ -151,10 +153,10 @@ def _chunks(tmp_path, rng, phenos=("m_PC_0", "standard_ldl")):
 
 def test_gather_sumstats(tmp_path):
     rng = np.random.default_rng(2)
-    prefixes, whole = _chunks(tmp_path, rng)
+    prefixes, whole = _regions(tmp_path, rng)
     sets = pd.DataFrame({"phenotype": ["m_PC_0", "standard_ldl", "standard_const"],
                          "set": ["m", "standard", "standard"]})
-    res = gather_sumstats(chunks=prefixes, sets=sets, out_dir=tmp_path / "out")
+    res = gather_sumstats(regions=prefixes, sets=sets, out_dir=tmp_path / "out")
     assert res.index["phenotype"].tolist() == ["m_PC_0", "standard_ldl"]
     assert res.index["variants"].tolist() == [6, 6]
     assert any("standard_const" in w for w in res.warnings)
@@ -162,39 +164,42 @@ def test_gather_sumstats(tmp_path):
     assert got[["chromosome", "base_pair_location"]].values.tolist() == [
         [1, 100], [1, 200], [1, 300], [2, 5], [2, 10], [2, 30]]
     want = pd.concat(whole["m_PC_0"]).sort_values(["chromosome", "base_pair_location"])
-    np.testing.assert_allclose(got["beta"], want["beta"], rtol=1e-5)
+    # the regions hold 6 significant digits (half a unit in the last); gathering rewrites
+    # those values unchanged
+    assert np.all(np.abs(got["beta"].to_numpy() - want["beta"].to_numpy())
+                  <= half_unit(got["beta"].to_numpy()))
     assert list(got.columns) == COLUMNS
-    assert res.nullmodel["chunk"].tolist() == ["chr2", "chr2", "chr1", "chr1"]
+    assert res.nullmodel["region"].tolist() == ["chr2", "chr2", "chr1", "chr1"]
     with gzip.open(tmp_path / "out" / "standard" / "standard_ldl.sumstats.tsv.gz", "rt") as fh:
         assert fh.readline().rstrip("\n").split("\t") == COLUMNS
 
 
 def test_gather_errors(tmp_path):
     rng = np.random.default_rng(3)
-    prefixes, _ = _chunks(tmp_path, rng)
+    prefixes, _ = _regions(tmp_path, rng)
     sets = pd.DataFrame({"phenotype": ["m_PC_0"], "set": ["m"]})
-    (tmp_path / "chunks" / "chr1" / "gwas.m_PC_0.sumstats.tsv.gz").unlink()
-    with pytest.raises(InputError, match="missing for 1 of 2 chunks"):
-        gather_sumstats(chunks=prefixes, sets=sets, out_dir=tmp_path / "out")
+    (tmp_path / "regions" / "chr1" / "gwas.m_PC_0.sumstats.tsv.gz").unlink()
+    with pytest.raises(InputError, match="missing for 1 of 2 regions"):
+        gather_sumstats(regions=prefixes, sets=sets, out_dir=tmp_path / "out")
     a = tmp_path / "a.sumstats.tsv.gz"
     write_sumstats(a, _sumstats(1, np.array([1, 2]), rng))
-    with pytest.raises(InputError, match="more than one chunk"):
-        concat_chunks([a, a])
+    with pytest.raises(InputError, match="more than one region"):
+        concat_regions([a, a])
     with pytest.raises(InputError, match="no phenotype has summary statistics"):
-        gather_sumstats(chunks=prefixes, sets=pd.DataFrame({"phenotype": ["zz"], "set": ["m"]}),
+        gather_sumstats(regions=prefixes, sets=pd.DataFrame({"phenotype": ["zz"], "set": ["m"]}),
                         out_dir=tmp_path / "out")
 
 
 def test_gather_cli(tmp_path):
     rng = np.random.default_rng(4)
-    prefixes, _ = _chunks(tmp_path, rng)
+    prefixes, _ = _regions(tmp_path, rng)
     pd.DataFrame({"phenotype": ["m_PC_0", "standard_ldl"], "set": ["m", "standard"]}).to_csv(
         tmp_path / "sets.tsv", sep="\t", index=False)
     argv = ["gather-sumstats", "--sets", str(tmp_path / "sets.tsv"), "--out",
             str(tmp_path / "ss"), "--index", str(tmp_path / "index.tsv"), "--nullmodel",
             str(tmp_path / "null.tsv"), "--log", str(tmp_path / "g.log")]
     for k, v in prefixes.items():
-        argv += ["--chunk", f"{k}={v}"]
+        argv += ["--region", f"{k}={v}"]
     assert workflow_main(argv) == 0
     index = pd.read_csv(tmp_path / "index.tsv", sep="\t")
     assert index["file"].map(lambda f: Path(f).exists()).all()
@@ -287,17 +292,17 @@ def test_dry_run_with_slurm_profile(tmp_path, config):
     out = _ok(_snakemake("-n", "--profile", PROFILE, "--configfile",
                          WORKFLOW / "config" / config, "--directory", tmp_path))
     cfg = yaml.safe_load((WORKFLOW / "config" / config).read_text())
-    n_chunks = len(cfg["gwas"].get("chunks") or range(cfg["cohort"]["simulate"]["n_chromosomes"]))
-    if cfg["gwas"].get("mode") == "scalable":  # the first chunk is scanned by gwas_step1
+    n_regions = len(cfg["gwas"].get("regions") or range(cfg["cohort"]["simulate"]["n_chromosomes"]))
+    if cfg["gwas"].get("mode") == "scalable":  # the first region is scanned by gwas_step1
         assert re.search(r"^gwas_step1\s+1$", out, flags=re.M), out[-3000:]
-        n_chunks -= 1
-    assert re.search(rf"^gwas_chunk\s+{n_chunks}$", out, flags=re.M), out[-3000:]
+        n_regions -= 1
+    assert re.search(rf"^gwas_region\s+{n_regions}$", out, flags=re.M), out[-3000:]
     assert "slurm_partition=main" in out and "This was a dry-run" in out
 
 
 def test_dry_run_real_cohort(tmp_path):
-    """A real cohort's config: BGEN dosages tested, a separate GRM, region chunks, one model,
-    scalable mode (step 1 then chunks), rg on. Checks the commands the rules would run."""
+    """A real cohort's config: BGEN dosages tested, a separate GRM, region regions, one model,
+    scalable mode (step 1 then regions), rg on. Checks the commands the rules would run."""
     data = tmp_path / "data"
     data.mkdir()
     files = ["imp.bgen", "imp.sample", "arr.bed", "arr.bim", "arr.fam", "manifest.tsv",
@@ -311,7 +316,7 @@ def test_dry_run_real_cohort(tmp_path):
                    "phenotypes": str(data / "pheno.tsv"), "chromosomes": [1, 2]},
         "models": {"contig": {"method": "contig", "modalities": ["pgs"]}},
         "covariate_columns": ["age", "sex"],
-        "gwas": {"mode": "scalable", "chunks": ["1:1-1000000", "1:1000001-2000000", "2"]},
+        "gwas": {"mode": "scalable", "regions": ["1:1-1000000", "1:1000001-2000000", "2"]},
         "h2": {"rg": True},
     }
     cfg_path = tmp_path / "study.yaml"
@@ -323,7 +328,7 @@ def test_dry_run_real_cohort(tmp_path):
     assert f"--grm-bfile {data / 'arr'}" in out
     assert "--range 1:1000001-2000000" in out and "--chr 2 " in out
     assert ("--step1-out results/gwas/step1.npz "
-            "--out results/gwas/chunks/chr1_1-1000000/gwas") in out
+            "--out results/gwas/regions/chr1_1-1000000/gwas") in out
     assert out.count("--step1-in results/gwas/step1.npz") == 2
     # one name-list syntax for every tool: the GWAS and h2 rules pass names the same way
     assert "--covar-name age,sex" not in out and out.count("--covar-name age sex") >= 2

@@ -2,7 +2,7 @@
 
 Commands:
   merge-phenotypes  one ``FID IID ...`` table of several phenotype sets (columns ``<set>_<col>``)
-  gather-sumstats   per-phenotype summary statistics from the per-chunk GWAS runs
+  gather-sumstats   per-phenotype summary statistics from the per-region GWAS runs
   summary           the study's summary table from a report folder
 
 Each takes ``--log FILE`` (a run log as every tool writes) and follows the tools' conventions:
@@ -51,13 +51,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="pairs for contig-h2 --rg-pairs: learned x standard phenotypes")
     m.add_argument("--log", default=None)
 
-    g = sub.add_parser("gather-sumstats", help="gather per-chunk summary statistics")
+    g = sub.add_parser("gather-sumstats", help="gather per-region summary statistics")
     g.add_argument("--sets", required=True, help="sets table of merge-phenotypes")
-    g.add_argument("--chunk", action="append", default=[], metavar="NAME=PREFIX", required=True,
-                   help="a chunk's contig-gwas --out prefix; repeat")
+    g.add_argument("--region", action="append", default=[], metavar="NAME=PREFIX", required=True,
+                   help="a region's contig-gwas --out prefix; repeat")
     g.add_argument("--out", required=True, help="folder for <set>/<phenotype>.sumstats.tsv.gz")
     g.add_argument("--index", required=True, help="table of the gathered files")
-    g.add_argument("--nullmodel", default=None, help="the chunks' null-model tables, concatenated")
+    g.add_argument("--nullmodel", default=None, help="the regions' null-model tables, concatenated")
     g.add_argument("--log", default=None)
 
     s = sub.add_parser("summary", help="the study's summary table from a report folder")
@@ -115,12 +115,12 @@ def _gather(args: argparse.Namespace, log: RunLog) -> None:
     from .phenotypes import read_sets
 
     sets = read_sets(args.sets)
-    res = gather_sumstats(chunks=_pairs(args.chunk, option="--chunk"), sets=sets,
+    res = gather_sumstats(regions=_pairs(args.region, option="--region"), sets=sets,
                           out_dir=args.out, log=log)
     write_table_tsv(args.index, res.index)
     if args.nullmodel:
         if res.nullmodel is None:
-            log.warning("no chunk wrote a null-model table; --nullmodel left empty")
+            log.warning("no region wrote a null-model table; --nullmodel left empty")
             write_table_tsv(args.nullmodel, res.index.iloc[0:0])
         else:
             write_table_tsv(args.nullmodel, res.nullmodel)

@@ -1,7 +1,7 @@
 """One phenotype table for the whole study: every embedding's PCs and the standard phenotypes.
 
 The GWAS engine reads the genotypes once per run for all phenotypes, and phenotypes with the
-same missingness share every sample-level matrix, so the workflow runs one GWAS per chunk over
+same missingness share every sample-level matrix, so the workflow runs one GWAS per region over
 all phenotypes of all phenotype sets (one set per trained model, plus the standard phenotypes)
 rather than one per set. Columns are renamed ``<set>_<column>`` so that names stay unique across
 sets (``contig_PC_0``, ``simclr_PC_0``, ``standard_ldl``); a table ``phenotype set column file``

@@ -1,13 +1,13 @@
-"""The chunks a GWAS is scattered over: whole chromosomes, groups of chromosomes, or regions.
+"""The regions a GWAS is scattered over: whole chromosomes, groups of chromosomes, or regions.
 
-A chunk spec is one of
+A region spec is one of
 - a chromosome: ``7``, ``"X"``, ``"chr7"``  -> ``contig-gwas --chr 7``
 - a range of chromosomes: ``"1-3"``          -> ``--chr 1,2,3``
 - a list: ``"1,4,X"``                         -> ``--chr 1,4,23``
 - a region: ``"6:25000000-35000000"``         -> ``--range 6:25000000-35000000``
 
-Chunk names are safe as Snakemake wildcards and file names (``chr7``, ``chr1-3``, ``chr1_4_23``,
-``chr6_25000000-35000000``). Chunks must not overlap: the gather step concatenates them and a
+Region names are safe as Snakemake wildcards and file names (``chr7``, ``chr1-3``, ``chr1_4_23``,
+``chr6_25000000-35000000``). Regions must not overlap: the gather step concatenates them and a
 variant tested twice would appear twice.
 """
 
@@ -25,12 +25,12 @@ _CHR_RANGE = re.compile(r"^\s*([^,\s-]+)-([^,\s-]+)\s*$")
 
 
 @dataclass(frozen=True)
-class Chunk:
+class Region:
     """One GWAS job: its name and the ``contig-gwas`` arguments that select its variants.
 
     Attributes:
         name: wildcard- and file-safe name.
-        chromosomes: chromosome codes the chunk touches.
+        chromosomes: chromosome codes the region touches.
         start, end: the base-pair interval (inclusive) for a region, else None.
     """
 
@@ -41,7 +41,7 @@ class Chunk:
 
     @property
     def args(self) -> list[str]:
-        """``contig-gwas`` arguments selecting the chunk's variants."""
+        """``contig-gwas`` arguments selecting the region's variants."""
         if self.start is not None:
             return ["--range", f"{self.chromosomes[0]}:{self.start}-{self.end}"]
         return ["--chr", ",".join(str(c) for c in self.chromosomes)]
@@ -51,66 +51,66 @@ def _chrom(value: object, *, where: str) -> int:
     return normalise_chromosome(str(value).strip(), source=where)
 
 
-def parse_chunk(spec: object, *, where: str = "gwas.chunks") -> Chunk:
-    """One chunk from its spec (see the module docstring)."""
+def parse_region(spec: object, *, where: str = "gwas.regions") -> Region:
+    """One region from its spec (see the module docstring)."""
     text = str(spec).strip()
     if not text:
-        raise InputError(f"{where}: empty chunk")
+        raise InputError(f"{where}: empty region")
     m = _REGION.match(text)
     if m:
         c, start, end = _chrom(m.group(1), where=where), int(m.group(2)), int(m.group(3))
         if end < start:
             raise InputError(f"{where}: region {text!r} ends before it starts")
-        return Chunk(name=f"chr{c}_{start}-{end}", chromosomes=(c,), start=start, end=end)
+        return Region(name=f"chr{c}_{start}-{end}", chromosomes=(c,), start=start, end=end)
     m = _CHR_RANGE.match(text)
     if m:
         a, b = _chrom(m.group(1), where=where), _chrom(m.group(2), where=where)
         if b < a:
             raise InputError(f"{where}: chromosome range {text!r} runs backwards")
-        return Chunk(name=f"chr{a}-{b}", chromosomes=tuple(range(a, b + 1)))
+        return Region(name=f"chr{a}-{b}", chromosomes=tuple(range(a, b + 1)))
     codes = tuple(_chrom(part, where=where) for part in text.split(",") if part.strip())
     if len(set(codes)) != len(codes):
-        raise InputError(f"{where}: chunk {text!r} names a chromosome twice")
-    return Chunk(name="chr" + "_".join(str(c) for c in codes), chromosomes=codes)
+        raise InputError(f"{where}: region {text!r} names a chromosome twice")
+    return Region(name="chr" + "_".join(str(c) for c in codes), chromosomes=codes)
 
 
-def plan_chunks(specs: Sequence[object] | None, *, chromosomes: Iterable[object],
-                where: str = "gwas.chunks") -> dict[str, Chunk]:
-    """The chunks of a study, by name.
+def plan_regions(specs: Sequence[object] | None, *, chromosomes: Iterable[object],
+                where: str = "gwas.regions") -> dict[str, Region]:
+    """The regions of a study, by name.
 
     Args:
-        specs: chunk specs from the config; None or empty for one chunk per chromosome.
+        specs: region specs from the config; None or empty for one region per chromosome.
         chromosomes: the study's chromosomes (used when ``specs`` is empty).
     Raises:
-        InputError if two chunks overlap (a chromosome twice, or overlapping regions).
+        InputError if two regions overlap (a chromosome twice, or overlapping regions).
     """
     if specs:
-        chunks = [parse_chunk(s, where=where) for s in specs]
+        planned = [parse_region(s, where=where) for s in specs]
     else:
         codes = sorted({_chrom(c, where="cohort chromosomes") for c in chromosomes})
         if not codes:
             raise InputError("no chromosomes to scatter the GWAS over")
-        chunks = [Chunk(name=f"chr{c}", chromosomes=(c,)) for c in codes]
+        planned = [Region(name=f"chr{c}", chromosomes=(c,)) for c in codes]
     whole: dict[int, str] = {}
-    regions: dict[int, list[Chunk]] = {}
-    for ch in chunks:
+    ranged: dict[int, list[Region]] = {}
+    for ch in planned:
         for c in ch.chromosomes:
             if ch.start is None:
-                if c in whole or c in regions:
-                    other = whole.get(c) or regions[c][0].name
-                    raise InputError(f"{where}: chunks {other} and {ch.name} both cover "
+                if c in whole or c in ranged:
+                    other = whole.get(c) or ranged[c][0].name
+                    raise InputError(f"{where}: regions {other} and {ch.name} both cover "
                                      f"chromosome {c}")
                 whole[c] = ch.name
             else:
                 if c in whole:
-                    raise InputError(f"{where}: region {ch.name} lies in chunk {whole[c]}")
-                for o in regions.get(c, []):
+                    raise InputError(f"{where}: region {ch.name} lies in region {whole[c]}")
+                for o in ranged.get(c, []):
                     if ch.start <= o.end and o.start <= ch.end:
                         raise InputError(f"{where}: regions {o.name} and {ch.name} overlap")
-                regions.setdefault(c, []).append(ch)
-    out: dict[str, Chunk] = {}
-    for ch in chunks:
+                ranged.setdefault(c, []).append(ch)
+    out: dict[str, Region] = {}
+    for ch in planned:
         if ch.name in out:
-            raise InputError(f"{where}: chunk {ch.name} given twice")
+            raise InputError(f"{where}: region {ch.name} given twice")
         out[ch.name] = ch
     return out

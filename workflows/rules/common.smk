@@ -10,7 +10,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from snakemake.utils import validate
 
 from contig_gwas.errors import InputError
-from contig_gwas.workflow.chunks import plan_chunks
+from contig_gwas.workflow.regions import plan_regions
 
 if not config:
     raise WorkflowError(
@@ -33,7 +33,7 @@ os.environ.setdefault("CONTIG_GWAS_SOURCE", os.path.dirname(workflow.basedir))
 
 SIMULATED = "simulate" in config["cohort"]
 COHORT_DIR = "results/cohort"
-GWAS_PREFIX = "gwas"  # each GWAS chunk's --out is results/gwas/chunks/<chunk>/gwas
+GWAS_PREFIX = "gwas"  # each GWAS region's --out is results/gwas/regions/<region>/gwas
 
 
 # ---------------------------------------------------------------------------------- cohort
@@ -221,16 +221,17 @@ def merge_args():
 # ---------------------------------------------------------------------------------- GWAS
 
 try:
-    CHUNKS = plan_chunks(config["gwas"].get("chunks"), chromosomes=study_chromosomes())
+    REGIONS = plan_regions(config["gwas"].get("regions", config["gwas"].get("chunks")),
+                           chromosomes=study_chromosomes())
 except InputError as exc:
     raise WorkflowError(f"config: {exc}")
 
 SCALABLE = config["gwas"]["mode"] == "scalable"
-FIRST_CHUNK = next(iter(CHUNKS))
-# chunks made by rule gwas_chunk (in scalable mode the first is made by gwas_step1); a regex
-# that matches nothing when there is no other chunk
-_scattered = [c for c in CHUNKS if not (SCALABLE and c == FIRST_CHUNK)]
-SCATTERED_CHUNKS = "|".join(re.escape(c) for c in _scattered) or "(?!)"
+FIRST_REGION = next(iter(REGIONS))
+# regions made by rule gwas_region (in scalable mode the first is made by gwas_step1); a regex
+# that matches nothing when there is no other region
+_scattered = [c for c in REGIONS if not (SCALABLE and c == FIRST_REGION)]
+SCATTERED_REGIONS = "|".join(re.escape(c) for c in _scattered) or "(?!)"
 
 
 def tested_genotype_files():
@@ -272,7 +273,7 @@ def gwas_args(wildcards, input):
     return " ".join(a for a in args if a)
 
 
-def gwas_chunk_inputs(wildcards):
+def gwas_region_inputs(wildcards):
     inputs = {
         "genotypes": tested_genotype_files(),
         "grm": grm_files(),
@@ -291,12 +292,12 @@ def gwas_mode_args(wildcards, input):
 
 
 def gwas_select(wildcards):
-    return " ".join(CHUNKS[wildcards.chunk].args)
+    return " ".join(REGIONS[wildcards.region].args)
 
 
-def gather_chunk_args(wildcards, input):
+def gather_region_args(wildcards, input):
     return " ".join(
-        f"--chunk {os.path.basename(d)}={d}/{GWAS_PREFIX}" for d in input.chunks
+        f"--region {os.path.basename(d)}={d}/{GWAS_PREFIX}" for d in input.regions
     )
 
 
@@ -339,4 +340,4 @@ def strip_suffix(path, suffix):
 
 wildcard_constraints:
     model="|".join(MODELS),
-    chunk="|".join(re.escape(c) for c in CHUNKS),
+    region="|".join(re.escape(c) for c in REGIONS),
