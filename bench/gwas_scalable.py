@@ -82,7 +82,7 @@ def per_pass_slopes(*, n: int, m: int, k: int = 60, reps: int = 3) -> str:
     machine's other load (process time, best of ``reps``)."""
     from threadpoolctl import threadpool_limits
 
-    from contig_gwas.gwas.scalable.genotypes import Step1Genotypes, default_block
+    from contig_gwas.gwas.scalable.codes import Step1Genotypes, default_block
 
     rng = np.random.default_rng(0)
     out = {}

@@ -29,7 +29,7 @@ from .. import __version__
 from ..errors import InputError
 from ..runlog import NullLog, RunLog
 from . import covariates as cov
-from . import genotypes as gen
+from . import coalescent as gen
 from . import images as img
 from . import modalities as mod
 from . import traits as tr

@@ -15,7 +15,7 @@ from ...io.genotypes import variant_selection
 from ...runlog import RunLog
 from ..design import PhenotypeGroup
 from ..qc import VariantQC, calls_qc, variant_qc
-from .genotypes import Step1Genotypes, default_block, encode_block, encode_calls
+from .codes import Step1Genotypes, default_block, encode_block, encode_calls
 
 __all__ = ["read_blocks", "group_subsets", "take_rows", "block_qc", "model_genotypes"]
 

@@ -41,7 +41,7 @@ from ..engine import run_gwas
 from ..qc import QC_REASONS
 from ..results import pack_chunk
 from .blocks import block_qc, group_subsets, model_genotypes, read_blocks, take_rows
-from .io import load_step1, save_step1
+from .step1_file import load_step1, save_step1
 from .step1 import Step1Fit, Step1Settings, fit_step1
 from .step2 import test_block
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .genotypes import Step1Genotypes
+from .codes import Step1Genotypes
 from .krylov import batched_cg, batched_lanczos
 
 __all__ = ["Step1Settings", "Step1Fit", "fit_step1", "LOCO_VC_SHARE"]
