@@ -13,6 +13,8 @@ from contig_gwas.heritability.calibration import random_grm
 from contig_gwas.heritability.estimate import DenseSimilarity, estimate_heritability
 from contig_gwas.heritability.reml import (expected_information_h2,
                                            profile_curvature_log_delta, reml_h2)
+from threadpoolctl import threadpool_limits
+from tolerances import U32, gamma
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +42,18 @@ def test_reml_h2_is_the_engine_fit_and_se_matches_fisher_information(grm):
     y = _pheno(S, U, X, 0.5, 1)
     UtX, Uty = U.T @ X, U.T @ y
     res = reml_h2(S=S, UtX=UtX, Uty=Uty, phenotype="y")
-    fit = fit_null_model(S=S, UtX=UtX, Uty=Uty, reml=True)
-    assert res.h2 == fit.h2 and res.sg2 == fit.sg2 and res.se2 == fit.se2  # one implementation
+    # one implementation: the same code on the same data with one BLAS thread, as reml_h2
+    # runs it (another thread count may sum in another order), is bitwise the same
+    with threadpool_limits(limits=1):
+        fit = fit_null_model(S=S, UtX=UtX, Uty=Uty, reml=True)
+        curv = profile_curvature_log_delta(np.log(fit.delta), S=S, UtX=UtX, Uty=Uty)
+    assert res.h2 == fit.h2 and res.sg2 == fit.sg2 and res.se2 == fit.se2
     assert res.flag == "ok" and res.se_method == "curvature" and res.converged
     # observed (curvature, delta method) and expected information agree in the interior
     se_expected = 1 / np.sqrt(expected_information_h2(res.h2, S=S, UtX=UtX))
     assert res.se == pytest.approx(se_expected, rel=0.15)
-    # delta method: se(h2) = h2 (1 - h2) / sqrt(-l'')
-    curv = profile_curvature_log_delta(np.log(fit.delta), S=S, UtX=UtX, Uty=Uty)
-    assert res.se == pytest.approx(res.h2 * (1 - res.h2) / np.sqrt(-curv))
+    # delta method: se(h2) = h2 (1 - h2) / sqrt(-l''), the same expression (bitwise)
+    assert res.se == res.h2 * (1 - res.h2) / np.sqrt(-curv)
     assert "h2 = " in res.summary()
 
 
@@ -64,8 +69,15 @@ def test_expected_information_by_brute_force(grm):
     i_hh = 0.5 * np.trace(P @ Vh @ P @ Vh)
     i_hs = 0.5 * np.trace(P @ Vh @ P @ Vs)
     i_ss = 0.5 * np.trace(P @ Vs @ P @ Vs)
+    # round-off of either side: each trace a chain of N-term sums, within gamma(4N) of the
+    # trace of the absolute values (|P| <= |Vi| + |Vi X| |M| |X' Vi|, M the small inverse)
+    M = np.linalg.inv(UtX.T @ Vi @ UtX)
+    Pa = np.abs(Vi) + np.abs(Vi @ UtX) @ np.abs(M) @ np.abs(UtX.T @ Vi)
+    Ha, Sa = np.abs(Vh), np.abs(Vs)
+    t_hh, t_hs, t_ss = (0.5 * np.trace(Pa @ A @ Pa @ B) for A, B in ((Ha, Ha), (Ha, Sa), (Sa, Sa)))
+    err = gamma(4 * len(S)) * (t_hh + 2 * abs(i_hs) / i_ss * t_hs + (i_hs / i_ss) ** 2 * t_ss)
     assert expected_information_h2(h2, S=S, UtX=UtX) == pytest.approx(i_hh - i_hs ** 2 / i_ss,
-                                                                       rel=1e-8)
+                                                                       abs=2 * err)
 
 
 def test_boundary_h2_zero_is_flagged_with_finite_se(grm):
@@ -100,6 +112,10 @@ def test_bivariate_gradient_matches_finite_differences(grm):
     num = [(bv.bivariate_reml_loglik(theta + h * e, S=S, UtX=U.T @ X, UtY=Y)
             - bv.bivariate_reml_loglik(theta - h * e, S=S, UtX=U.T @ X, UtY=Y)) / (2 * h)
            for e in np.eye(6)]
+    # central differences: truncation h^2 |l'''| / 6 < 2e-9 here (|l'''| < 1e4), round-off
+    # eps / h with eps <= gamma(4N) x (sum of |terms| of l, a few hundred): about 5e-5. Every
+    # gradient entry here is >= 12 in size, so rtol 1e-5 plus atol 1e-5 (>= 1.3e-4) covers it
+    assert np.abs(grad).min() >= 12
     np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-5)
 
 
@@ -113,8 +129,17 @@ def test_bivariate_rg_scale_invariant_and_sign(grm):
     assert r.flag == "ok" and r.converged and 0.3 < r.rg <= 1 and 0 < r.se < 0.5
     assert 0 <= r.p < 0.05
     r2 = bv.bivariate_reml(S=S, UtX=UtX, UtY=U.T @ np.column_stack([5 * y1, -0.1 * y2]))
-    assert r2.rg == pytest.approx(-r.rg, abs=1e-4)
-    assert r2.se == pytest.approx(r.se, rel=1e-2)
+    # the fit scales each trait to unit residual variance (the rescaled data are equal up to
+    # rounding) and stops when its Newton step is below 1e-6 in every covariance parameter:
+    # (g11, g12, g22) within 1e-6 of the optimum in each fit, g_kk ~ h2_k on that scale, so
+    # rg moves by at most 2e-6 |d rg / d g|_1
+    assert r2.converged
+    g11, g22 = r.h2_1, r.h2_2
+    tol = 2e-6 * (1 + abs(r.rg) * (g11 + g22) / (2 * np.sqrt(g11 * g22))) / np.sqrt(g11 * g22)
+    assert r2.rg == pytest.approx(-r.rg, abs=tol)
+    # the SE moves with those parameters (relative ~ 2e-6 / g ~ 1e-5) and with the central
+    # differences of the observed information (step 1e-5: ~1e-7 relative): 1e-4
+    assert r2.se == pytest.approx(r.se, rel=1e-4)
     # the joint fit's h2 of each trait is close to the univariate REML h2
     u1 = reml_h2(S=S, UtX=UtX, Uty=U.T @ y1)
     assert r.h2_1 == pytest.approx(u1.h2, abs=0.05)
@@ -159,15 +184,26 @@ def test_gcta_grm_roundtrip_streams_the_same_answer(tmp_path):
     fid, got_iid = grm_io.read_gcta_grm_ids(tmp_path / "g")
     assert list(got_iid) == list(iid)
     order = np.random.default_rng(0).permutation(n)[:40]
+    # the .grm.bin holds float32: each entry within half a float32 ulp (2^-24 relative)
     np.testing.assert_allclose(grm_io.read_gcta_grm_matrix(tmp_path / "g", index=order),
-                               K[np.ix_(order, order)], atol=1e-6)
+                               K[np.ix_(order, order)], rtol=U32, atol=0)
     rng = np.random.default_rng(1)
     Y = rng.normal(size=(40, 1))
     X = np.ones((40, 1))
     rows = grm_io.read_gcta_grm(tmp_path / "g", index=order, block_rows=9)
     a = he.he_regression(Y=Y, X=X, lower_rows=rows)
     b = he.he_regression(Y=Y, X=X, lower_rows=he.lower_rows_from_matrix(K[np.ix_(order, order)]))
-    assert a.h2[0] == pytest.approx(b.h2[0], abs=1e-5)
+    # HE's slope b = sum kc zzc / sum kc^2 over pairs (kc, zzc centred) moves by at most
+    # sum |dk| |zzc - 2 b kc| / sum kc^2 when each k moves by |dk| <= 2^-24 |k| (float32),
+    # plus both computations' round-off (sums of n^2 terms)
+    Ko = K[np.ix_(order, order)]
+    off = ~np.eye(len(order), dtype=bool)
+    z = (Y[:, 0] - Y[:, 0].mean()) / Y[:, 0].std(ddof=1)
+    k, zz = Ko[off], np.outer(z, z)[off]
+    kc, zzc = k - k.mean(), zz - zz.mean()
+    tol = (np.sum(U32 * np.abs(k) * (np.abs(zzc) + 2 * abs(b.h2[0]) * np.abs(kc)))
+           + 2 * gamma(len(k)) * np.sum(np.abs(kc * zzc))) / np.sum(kc ** 2)
+    assert a.h2[0] == pytest.approx(b.h2[0], abs=tol)
 
 
 def test_he_traces_hutchinson_close_to_exact():
