@@ -14,6 +14,11 @@ from .errors import InputError
 _NAMED = {"X": 23, "Y": 24, "XY": 25, "PAR": 25, "MT": 26, "M": 26}
 
 
+def chromosome_label(code: int) -> str:
+    """The printed name of a code: ``1``..``22``, ``X``, ``Y``, ``XY``, ``MT``."""
+    return {23: "X", 24: "Y", 25: "XY", 26: "MT"}.get(int(code), str(int(code)))
+
+
 def normalise_chromosome(name: object, *, source: str = "input") -> int:
     """Return the integer code of one chromosome name; InputError for an unknown name."""
     s = str(name).strip()

@@ -22,7 +22,6 @@ created is removed with it, so nothing is left behind but the log.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -32,14 +31,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..outputs import refuse_to_overwrite
+from ..outputs import file_stem, refuse_to_overwrite
 from ..runlog import NullLog, RunLog
 from .chunks import ChunkStore, file_signature
 from .inputs import GwasInputs, prepare_inputs
 from .results import CHUNK_LAYOUT, merge_results
 
 __all__ = ["GwasOptions", "GwasSummary", "GwasMode", "GwasRun", "run_mode", "open_run",
-           "scan_run", "safe_name", "output_paths", "select_variants", "split_chunks",
+           "scan_run", "output_paths", "select_variants", "split_chunks",
            "file_signatures", "check_loco"]
 
 
@@ -178,14 +177,9 @@ class GwasMode(ABC):
         """After the merge: write the mode's own outputs (``extra_outputs``)."""
 
 
-def safe_name(name: str) -> str:
-    """A phenotype name usable in a file name."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
-
-
 def output_paths(out: str, names: list[str]) -> dict[str, str]:
     """``PREFIX.<phenotype>.sumstats.tsv.gz`` of every phenotype (name -> path)."""
-    return {n: f"{out}.{safe_name(n)}.sumstats.tsv.gz" for n in names}
+    return {n: f"{out}.{file_stem(n)}.sumstats.tsv.gz" for n in names}
 
 
 def select_variants(variants: pd.DataFrame, *, chromosomes: list[int] | None,

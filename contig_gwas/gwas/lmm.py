@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from .association import AssociationResult, GroupModel, associate_block, impute_block, \
     prepare_group
+from ..genomic_control import lambda_gc  # noqa: F401 - re-exported; the one definition
 from .design import PhenotypeGroup
 from .kinship import LocoKinship
 from .nullmodel import NullModelFit, fit_null_model
@@ -24,20 +24,6 @@ __all__ = ["GroupSolver", "lambda_gc", "STATISTIC"]
 STATISTIC = ("Wald test of the variant's fixed effect with the variance components fixed at the "
              "null model (as FaST-LMM single_snp): t = beta/se, p from Student's t with "
              "N - D - 1 degrees of freedom (= F(1, N - D - 1) on t^2)")
-
-
-def lambda_gc(neg_log10_p: np.ndarray) -> float:
-    """Genomic inflation: median of the 1-df chi-square quantiles of the p-values / 0.4549.
-
-    Args:
-        neg_log10_p: shape (M,), NaN ignored.
-    """
-    nlp = np.asarray(neg_log10_p, dtype=np.float64)
-    nlp = nlp[np.isfinite(nlp)]
-    if len(nlp) == 0:
-        return float("nan")
-    chi2 = special.chdtri(1, np.power(10.0, -np.median(nlp)))
-    return float(chi2 / special.chdtri(1, 0.5))
 
 
 @dataclass

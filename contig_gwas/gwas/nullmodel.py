@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-__all__ = ["NullModelFit", "reml_loglik", "fit_null_model", "LOG_DELTA_BOUNDS"]
+from ..defaults import EXACT_GRID_POINTS, EXACT_LOG_DELTA_BOUNDS, at_bound
 
-# h2 = 1 / (1 + delta) in [~1e-9, 0.99999]: fastlmm searches h2 in [0, 0.99999]
-LOG_DELTA_BOUNDS = (float(np.log(1e-5 / 0.99999)), 20.0)
-_GRID = 100
+__all__ = ["NullModelFit", "lmm_loglik", "fit_null_model", "LOG_DELTA_BOUNDS"]
+
+LOG_DELTA_BOUNDS = EXACT_LOG_DELTA_BOUNDS
+_GRID = EXACT_GRID_POINTS
 _LOG2PI = float(np.log(2.0 * np.pi))
 
 
@@ -145,7 +146,7 @@ class _Rotated:
         return ll, sg2, beta
 
 
-def reml_loglik(log_delta: float, *, S: np.ndarray, UtX: np.ndarray, Uty: np.ndarray,
+def lmm_loglik(log_delta: float, *, S: np.ndarray, UtX: np.ndarray, Uty: np.ndarray,
                 reml: bool = True) -> float:
     """(Restricted) log-likelihood of the null model at ``log delta``, sg2 profiled out.
 
@@ -206,4 +207,4 @@ def fit_null_model(*, S: np.ndarray, UtX: np.ndarray, Uty: np.ndarray, reml: boo
     return NullModelFit(phenotype=phenotype, n=rot.n, delta=delta, sg2=sg2_, se2=delta * sg2_,
                         h2=1.0 / (1.0 + delta), loglik=float(ll[0]), n_iter=n_eval, reml=reml,
                         converged=converged, beta=beta[0].copy(),
-                        at_bound=bool(best_x - lo < 1e-3 or hi - best_x < 1e-3))
+                        at_bound=at_bound(best_x, (lo, hi)))

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..defaults import REML_MAX_N
 from ..errors import InputError
 from .bivariate import RGResult, bivariate_reml, rg_wald
 from .he import HEFit, HETraces, he_regression, he_traces
@@ -44,7 +45,7 @@ __all__ = ["estimate_heritability", "HeritabilityEstimate", "choose_method", "HE
            "H2_COLUMNS", "RG_COLUMNS"]
 
 #: ``auto`` uses REML (an O(N^3) eigendecomposition) up to this many individuals.
-REML_MAX_N = 10_000
+
 #: HE moment SEs use exact traces up to this many individuals, Hutchinson estimates above.
 HE_EXACT_TRACES_MAX_N = 3000
 #: fewer observations than covariates + this is flagged ``too_few_individuals``.

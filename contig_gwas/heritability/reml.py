@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..gwas.nullmodel import NullModelFit, fit_null_model, reml_loglik
+from ..gwas.nullmodel import NullModelFit, fit_null_model, lmm_loglik
 
 #: h2 closer than this to 0 or 1 counts as a boundary estimate.
 BOUNDARY_TOL = 1e-3
@@ -99,7 +99,7 @@ def profile_curvature_log_delta(log_delta: float, *, S: np.ndarray, UtX: np.ndar
     Returns:
         d^2 l / d(log delta)^2 (negative at an interior maximum).
     """
-    f = [reml_loglik(log_delta + k * step, S=S, UtX=UtX, Uty=Uty, reml=True)
+    f = [lmm_loglik(log_delta + k * step, S=S, UtX=UtX, Uty=Uty, reml=True)
          for k in (-2, -1, 0, 1, 2)]
     return (-f[0] + 16 * f[1] - 30 * f[2] + 16 * f[3] - f[4]) / (12 * step * step)
 
@@ -146,11 +146,11 @@ def _boundary(fit: NullModelFit, *, S, UtX, Uty) -> str | None:
     if fit.h2 < 0.5:
         if fit.h2 < BOUNDARY_TOL:
             return "boundary_h2_0"
-        far = reml_loglik(max(_PROBE_LOG_DELTA, ld), S=S, UtX=UtX, Uty=Uty, reml=True)
+        far = lmm_loglik(max(_PROBE_LOG_DELTA, ld), S=S, UtX=UtX, Uty=Uty, reml=True)
         return "boundary_h2_0" if far >= fit.loglik - 1e-9 else None
     if fit.h2 > 1 - BOUNDARY_TOL:
         return "boundary_h2_1"
-    far = reml_loglik(min(-_PROBE_LOG_DELTA, ld), S=S, UtX=UtX, Uty=Uty, reml=True)
+    far = lmm_loglik(min(-_PROBE_LOG_DELTA, ld), S=S, UtX=UtX, Uty=Uty, reml=True)
     return "boundary_h2_1" if np.isfinite(far) and far >= fit.loglik - 1e-9 else None
 
 

@@ -26,7 +26,8 @@ from matplotlib.axes import Axes
 from scipy import stats
 
 from .labels import place_labels
-from .thin import GenomeLayout, chromosome_label, thin
+from ..chrom import chromosome_label
+from .thin import GenomeLayout, thin
 
 COLOURS = ("#1f4e79", "#6baed6")          # alternating chromosome colours
 GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",

@@ -6,30 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import InputError
-
-#: median of the chi-square distribution with one degree of freedom (0.45493642311957...)
-CHI2_MEDIAN = float(stats.chi2.ppf(0.5, 1))
-
-
-def lambda_gc(*, neg_log10_p: np.ndarray) -> float:
-    """Genomic inflation factor: median chi2(1) statistic over its null median.
-
-    chi2 = ISF_chi2(1)(p) with p = 10^-neg_log10_p (NaN ignored); lambda = median chi2 / 0.45494.
-    """
-    nlp = np.asarray(neg_log10_p, dtype=np.float64)
-    nlp = nlp[~np.isnan(nlp)]
-    if not len(nlp):
-        return float("nan")
-    # the median of chi2 is the chi2 of the median p (chi2 is monotone in p): only two values
-    # need converting, which is exact for even counts too and fast for millions of variants
-    n = len(nlp)
-    mid = np.partition(nlp, [(n - 1) // 2, n // 2])[[(n - 1) // 2, n // 2]]
-    chi2 = stats.chi2.isf(np.power(10.0, -mid), 1)
-    return float(np.mean(chi2) / CHI2_MEDIAN)
-
+from ..genomic_control import CHI2_MEDIAN, lambda_gc  # noqa: F401 - the one definition
 
 def combine_min_p(*, neg_log10_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Combine K phenotypes per variant as ContIG does: p = min(1, K * min_k p_k).

@@ -12,16 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..chrom import _NAMED
-
-_NAMES = {v: k for k, v in _NAMED.items() if k in ("X", "Y", "XY", "MT")}
-
-
-def chromosome_label(code: int) -> str:
-    """Display name of a chromosome code (23 -> X, 26 -> MT)."""
-    return _NAMES.get(int(code), str(int(code)))
-
-
 @dataclass
 class GenomeLayout:
     """Chromosomes laid end to end on one x axis.

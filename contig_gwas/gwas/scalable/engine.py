@@ -30,6 +30,7 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
+from ...defaults import AUTO_MIN_INDIVIDUALS, at_bound, log_delta_bounds
 from ...errors import InputError
 from ...outputs import atomic_path, refuse_to_overwrite
 from ...runlog import RunLog
@@ -48,7 +49,6 @@ from .step2 import test_block
 __all__ = ["run_gwas_scalable", "ScalableMode", "STATISTIC", "AUTO_MIN_INDIVIDUALS",
            "choose_mode", "peak_memory_bytes"]
 
-AUTO_MIN_INDIVIDUALS = 10_000
 
 
 def peak_memory_bytes(*, n: int, m_model: int, chromosomes: int, phenotypes: int,
@@ -269,7 +269,7 @@ def _null_rows(groups: list[PhenotypeGroup], fits: list[Step1Fit],
                s: Step1Settings) -> list[dict]:
     """The rows of ``PREFIX.nullmodel.tsv``: one per phenotype and variance-component fit."""
     rows = []
-    lo, hi = s.h2_bounds
+    bounds = log_delta_bounds(s.h2_bounds)
     for g, f in zip(groups, fits):
         for j, name in enumerate(f.names):
             for r, c in enumerate(f.vc_loco):
@@ -280,7 +280,7 @@ def _null_rows(groups: list[PhenotypeGroup], fits: list[Step1Fit],
                              "loglik": f.loglik[r, j], "n_iter": int(f.n_iter_lanczos[r, j]),
                              "method": "REML (stochastic Lanczos quadrature)",
                              "converged": bool(f.converged[j]),
-                             "at_bound": bool(h2 <= lo * 1.01 or h2 >= hi * 0.999),
+                             "at_bound": at_bound(float(np.log(f.delta[r, j])), bounds),
                              "calibration_rho": f.rho[r, j], "calibration_cv": f.rho_cv[r, j],
                              "cg_iterations": int(f.n_iter_cg[j]),
                              "n_model_variants": int(f.n_model_variants)})

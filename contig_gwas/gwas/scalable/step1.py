@@ -42,11 +42,12 @@ References: Loh P-R et al. (2015) Nat Genet 47:284-290 (BOLT-LMM); Patterson and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from ...defaults import SCALABLE_GRID_POINTS, SCALABLE_H2_BOUNDS, log_delta_bounds
 from .codes import Step1Genotypes
 from .krylov import batched_cg, batched_lanczos
 
@@ -92,7 +93,7 @@ class Step1Settings:
     lanczos_tol_aux: float = 1e-4
     lanczos_tol_calibration: float = 1e-3
     max_iter: int = 300
-    h2_bounds: tuple[float, float] = (1e-4, 0.99)
+    h2_bounds: tuple[float, float] = SCALABLE_H2_BOUNDS
     seed: int = 1
     loco_variance_components: bool | None = None
     max_model_variants: int | None = None
@@ -136,7 +137,6 @@ class Step1Fit:
     converged: np.ndarray
     n_model_variants: int
     n_covariates: int
-    extra: dict = field(default_factory=dict)
 
     def solve_index(self, chromosome: int) -> int:
         """Row of ``U`` to use for a tested variant on ``chromosome``."""
@@ -155,8 +155,7 @@ class Step1Fit:
 def _reml(quad, i_y: int, probes: range, *, n_eff: int, trace_a: float,
           bounds: tuple[float, float]) -> tuple[float, float, int]:
     """Maximise the stochastic REML log-likelihood of column ``i_y`` over log delta."""
-    lo = np.log((1 - bounds[1]) / bounds[1])
-    hi = np.log((1 - bounds[0]) / bounds[0])
+    lo, hi = log_delta_bounds(bounds)
 
     def loglik(log_delta: np.ndarray) -> np.ndarray:
         d = np.exp(np.atleast_1d(log_delta))
@@ -168,7 +167,7 @@ def _reml(quad, i_y: int, probes: range, *, n_eff: int, trace_a: float,
         logdet = n_eff * np.log1p(d) + (trace_a - n_eff) / (1.0 + d) + g / max(len(probes), 1)
         return -0.5 * (n_eff * np.log(q / n_eff) + logdet)
 
-    grid = np.linspace(lo, hi, 121)
+    grid = np.linspace(lo, hi, SCALABLE_GRID_POINTS)
     ll = loglik(grid)
     k = int(np.argmax(ll))
     a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
