@@ -1,6 +1,7 @@
 """Chromosome names: one normalised code per chromosome.
 
-Codes follow PLINK: autosomes ``1``..``22``, ``23`` = X, ``24`` = Y, ``25`` = XY (PAR),
+Codes follow PLINK: ``0`` = unplaced (read, but refused by ``open_genotypes`` unless
+``--exclude``/``--extract`` leave none), autosomes ``1``..``22``, ``23`` = X, ``24`` = Y, ``25`` = XY (PAR),
 ``26`` = MT. ``chr1``, ``Chr1``, ``1`` and ``01`` are all ``1``; ``X``, ``chrX`` and ``23`` are
 all ``23``. Codes are plain ints throughout the package and in every output file.
 """
@@ -31,8 +32,8 @@ def normalise_chromosome(name: object, *, source: str = "input") -> int:
         f = float(s)
     except ValueError:
         raise InputError(f"{source}: unknown chromosome name {str(name)!r}") from None
-    if not f.is_integer() or not 1 <= int(f) <= 26:
-        raise InputError(f"{source}: unknown chromosome name {str(name)!r} (expected 1-26, X, Y, "
+    if not f.is_integer() or not 0 <= int(f) <= 26:
+        raise InputError(f"{source}: unknown chromosome name {str(name)!r} (expected 0-26, X, Y, "
                          f"XY, MT)")
     return int(f)
 

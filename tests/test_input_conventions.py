@@ -409,3 +409,25 @@ def test_malformed_files_end_in_a_clear_error_and_no_output(cohort, bad_files, t
             failures.append(f"contig-{tool} {' '.join(argv)}\n  rc={res.returncode} "
                             f"outputs={produced}\n  last={last[-300:]}")
     assert not failures, "\n".join(failures)
+
+
+def test_unplaced_chromosome_zero_is_refused_unless_excluded(cohort):
+    """PLINK writes chromosome 0 for unplaced variants. They can be neither tested by
+    chromosome nor left out by LOCO: a clear error names the count; --exclude of them runs,
+    and equals the run on the fileset without them."""
+    d, tiny = cohort["dir"], cohort["tiny"]
+    prefix = d / "chr0"
+    for ext in (".bed", ".fam"):
+        shutil.copy(tiny / f"genotypes{ext}", f"{prefix}{ext}")
+    bim = pd.read_csv(tiny / "genotypes.bim", sep="\t", header=None, dtype=str)
+    moved = bim.index[bim[0] == "3"][:40]
+    bim.loc[moved, 0] = "0"
+    bim.to_csv(f"{prefix}.bim", sep="\t", header=False, index=False)
+    argv = _with(cohort["base"], "--bfile", str(prefix))
+    res = _run_tool("gwas", [*argv, "--out", str(d / "chr0_run")], cwd=d)
+    assert res.returncode == 2 and "40 variants on chromosome 0" in res.stderr
+    (d / "chr0.exclude").write_text("\n".join(bim.loc[moved, 1]) + "\n")
+    (d / "chr0.extract").write_text("\n".join(bim.loc[~bim.index.isin(moved), 1]) + "\n")
+    got = _gwas(d, "chr0_excluded", *argv, "--exclude", str(d / "chr0.exclude"))
+    ref = _gwas(d, "chr0_ref", *cohort["base"], "--extract", str(d / "chr0.extract"))
+    assert got == ref

@@ -42,8 +42,18 @@ def open_genotypes(*, bfile: str | None = None, pfile: str | None = None,
         source = PgenSource(pfile)
     else:
         source = BgenSource(bgen, sample=sample)
-    if extract is None and exclude is None:
-        return source
+    if extract is not None or exclude is not None:
+        source = _subset(source, extract=extract, exclude=exclude)
+    unplaced = int((source.variants["chromosome"].to_numpy() == 0).sum())
+    if unplaced:
+        raise InputError(f"{source.path}: {unplaced} variants on chromosome 0 (unplaced): they "
+                         f"can be neither tested nor left out by chromosome; drop them with "
+                         f"--exclude (or plink2 --not-chr 0)")
+    return source
+
+
+def _subset(source: GenotypeSource, *, extract: str | None,
+            exclude: str | None) -> GenotypeSource:
     ids = source.variants["variant_id"].to_numpy(dtype=str)
     mask = np.ones(len(ids), dtype=bool)
     if extract is not None:
