@@ -1,9 +1,10 @@
 """Chromosome names: one normalised code per chromosome.
 
 Codes follow PLINK: ``0`` = unplaced (read, but refused by ``open_genotypes`` unless
-``--exclude``/``--extract`` leave none), autosomes ``1``..``22``, ``23`` = X, ``24`` = Y, ``25`` = XY (PAR),
-``26`` = MT. ``chr1``, ``Chr1``, ``1`` and ``01`` are all ``1``; ``X``, ``chrX`` and ``23`` are
-all ``23``. Codes are plain ints throughout the package and in every output file.
+``--exclude``/``--extract`` leave none), autosomes ``1``..``22``, ``23`` = X, ``24`` = Y,
+``25`` = XY (PAR), ``26`` = MT. ``chr1``, ``Chr1``, ``1`` and ``01`` are all ``1``; ``X``,
+``chrX`` and ``23`` are all ``23``. Codes are plain ints throughout the package and in every
+output file.
 """
 
 from __future__ import annotations
