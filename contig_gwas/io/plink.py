@@ -40,17 +40,19 @@ class PlinkSource:
         self.samples = _read_fam(files[".fam"])
         self.variants = _read_bim(files[".bim"])
         n, m = len(self.samples), len(self.variants)
+        with open(files[".bed"], "rb") as fh:
+            magic = fh.read(3)
+        if magic == b"\x6c\x1b\x00":
+            raise InputError(f"{files['.bed']}: an individual-major (PLINK 1 'mode 0') .bed; "
+                             f"rewrite it variant-major with plink --bfile {prefix} --make-bed")
+        if magic != b"\x6c\x1b\x01":
+            raise InputError(f"{files['.bed']}: not a PLINK 1 .bed file (bad magic bytes)")
         expected = 3 + m * ((n + 3) // 4)
         size = files[".bed"].stat().st_size
         if size != expected:
             raise InputError(f"{files['.bed']}: size {size} bytes but {n} samples x {m} variants "
                              f"need {expected}: the file is truncated or does not match its "
                              f".bim/.fam")
-        with open(files[".bed"], "rb") as fh:
-            magic = fh.read(3)
-        if magic != b"\x6c\x1b\x01":
-            raise InputError(f"{files['.bed']}: not a variant-major PLINK 1 .bed file (bad magic "
-                             f"bytes)")
         self._bed = bed_reader.open_bed(files[".bed"], iid_count=n, sid_count=m, count_A1=True,
                                         num_threads=1)
 
