@@ -39,10 +39,9 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/bench-report")
     ap.add_argument("--qmplot", action="store_true", help="also time qmplot on 1M variants")
     args = ap.parse_args()
+    import pandas as pd
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    import pandas as pd
 
     from contig_gwas.report import plots
     from contig_gwas.report.loci import ClumpParams, clump

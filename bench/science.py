@@ -15,9 +15,9 @@ Time: one demo run per seed, so for the default 3 seeds three demo runs of about
 on 2 cores (14.4 CPU-minutes each): about 45 minutes in all, seed 1 being the demo itself. With
 the stronger default cohort and 15 pretraining epochs (2026-11-26), pinned to one core of a
 shared machine (`taskset -c 1 ... --cores 1`): seed 1 (the demo) 8.4 minutes, seeds 2 and 3
-20.5 minutes together (seed 2 shared the core with the test suite). The smoke run with the tiny config (2 seeds, 1 core,
-same shared machine) took 16 minutes. Finished seeds are not rerun (Snakemake skips complete
-work).
+20.5 minutes together (seed 2 shared the core with the test suite). The smoke run with the tiny
+config (2 seeds, 1 core, same shared machine) took 16 minutes. Finished seeds are not rerun
+(Snakemake skips complete work).
 Writes OUT/seed<k>/ (each a complete study), OUT/per_seed.tsv and OUT/science.tsv.
 """
 

@@ -35,7 +35,10 @@ def _write(path: Path, probs: np.ndarray, *, bits, compression="zlib", layout: i
     from bgen import BgenWriter
 
     n, m, _ = probs.shape
-    per = (lambda x, j: x[j] if isinstance(x, list) else x)
+
+    def per(x, j):
+        return x[j] if isinstance(x, list) else x
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # low bit depths warn about their precision
         with BgenWriter(str(path), n_samples=n, samples=[f"s{i}" for i in range(n)],

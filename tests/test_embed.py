@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import torch
 from scipy import stats
-
-from contig_gwas.errors import InputError
 from test_pretrain import make_cohort, tiny_args
 from tolerances import forward_roundoff, gamma, half_unit
+
+from contig_gwas.errors import InputError
 
 
 @pytest.fixture(autouse=True)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
+from tolerances import U32, gamma
 
 from contig_gwas.errors import InputError
 from contig_gwas.heritability import bivariate as bv
 from contig_gwas.heritability import grm_io, he
 from contig_gwas.heritability.calibration import random_grm
 from contig_gwas.heritability.estimate import DenseSimilarity, estimate_heritability
-from contig_gwas.heritability.reml import (expected_information_h2,
-                                           profile_curvature_log_delta, reml_h2)
-from threadpoolctl import threadpool_limits
-from tolerances import U32, gamma
+from contig_gwas.heritability.reml import (
+    expected_information_h2,
+    profile_curvature_log_delta,
+    reml_h2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +313,8 @@ def _write_inputs(tmp_path, K, X, ys: dict[str, np.ndarray]):
 
 
 def test_cli_writes_tables_and_log(grm, tmp_path):
-    from contig_gwas.cli import _common, h2 as cli
+    from contig_gwas.cli import _common
+    from contig_gwas.cli import h2 as cli
 
     K, S, U, X = grm
     y = _pheno(S, U, X, 0.5, 40)
@@ -338,7 +342,8 @@ def test_cli_writes_tables_and_log(grm, tmp_path):
 
 
 def test_cli_bad_inputs_exit_cleanly(grm, tmp_path, capsys):
-    from contig_gwas.cli import _common, h2 as cli
+    from contig_gwas.cli import _common
+    from contig_gwas.cli import h2 as cli
 
     K, S, U, X = grm
     _write_inputs(tmp_path, K, X, {"a": _pheno(S, U, X, 0.5, 50)})

@@ -11,9 +11,21 @@ import pytest
 from contig_gwas.chrom import normalise_chromosome, parse_chromosome_list
 from contig_gwas.errors import InputError
 from contig_gwas.io.align import align_samples
-from contig_gwas.io.genotypes import BgenSource, PlinkSource, info_score, open_genotypes, write_sample_file
+from contig_gwas.io.genotypes import (
+    BgenSource,
+    PlinkSource,
+    info_score,
+    open_genotypes,
+    write_sample_file,
+)
 from contig_gwas.io.manifest import read_manifest
-from contig_gwas.io.sumstats import COLUMNS, neg_log10_p_chi2, neg_log10_p_t, read_sumstats, write_sumstats
+from contig_gwas.io.sumstats import (
+    COLUMNS,
+    neg_log10_p_chi2,
+    neg_log10_p_t,
+    read_sumstats,
+    write_sumstats,
+)
 from contig_gwas.io.tables import read_id_list, read_table, write_table
 from contig_gwas.outputs import atomic_path, refuse_to_overwrite
 from contig_gwas.runlog import RunLog
@@ -71,7 +83,10 @@ def test_plink_and_bgen_agree(small_genotypes):
 @pytest.mark.parametrize("fmt", ["bed", "bgen"])
 def test_blocks_equal_whole(small_genotypes, fmt):
     d, g, iid, order = small_genotypes
-    src = open_genotypes(bfile=str(d / "g")) if fmt == "bed" else open_genotypes(bgen=str(d / "g.bgen"))
+    if fmt == "bed":
+        src = open_genotypes(bfile=str(d / "g"))
+    else:
+        src = open_genotypes(bgen=str(d / "g.bgen"))
     samples = np.array([3, 1, 7, 20, 39])
     whole = src.read(samples=samples).dosages
     blocks = list(src.iter_blocks(samples=samples, block_size=7))
@@ -113,7 +128,8 @@ def test_unknown_chromosome_in_bim(small_genotypes, tmp_path):
 def test_chromosome_names():
     assert normalise_chromosome("chr1") == 1
     assert normalise_chromosome("01") == 1
-    assert normalise_chromosome("X") == normalise_chromosome("chrX") == normalise_chromosome("23") == 23
+    assert normalise_chromosome("X") == normalise_chromosome("chrX") == 23
+    assert normalise_chromosome("23") == 23
     assert normalise_chromosome("MT") == 26
     assert parse_chromosome_list("1-3,X") == [1, 2, 3, 23]
     with pytest.raises(InputError):
@@ -123,7 +139,8 @@ def test_chromosome_names():
 def test_info_score_closed_form():
     # two individuals, dosage uncertainty: INFO = 1 - sum var / (2 N theta (1-theta))
     p = np.array([[[0.5, 0.5, 0.0]], [[0.0, 0.5, 0.5]]])
-    e = np.array([0.5, 1.5]); f = np.array([0.5, 2.5])
+    e = np.array([0.5, 1.5])
+    f = np.array([0.5, 2.5])
     theta = e.mean() / 2
     expected = 1 - (f - e ** 2).sum() / (2 * 2 * theta * (1 - theta))
     assert info_score(p)[0] == pytest.approx(expected)
@@ -135,12 +152,14 @@ def _write(path, text):
 
 
 def test_read_table_missing_codes_and_categorical(tmp_path):
-    p = _write(tmp_path / "c.tsv", "FID IID age centre\n1 a 50 X\n2 b NA Y\n3 c -9 Y\n4 d 61 Z\n5 e 40 Y\n")
+    p = _write(tmp_path / "c.tsv",
+               "FID IID age centre\n1 a 50 X\n2 b NA Y\n3 c -9 Y\n4 d 61 Z\n5 e 40 Y\n")
     t = read_table(p, kind="covariate")
     assert t.columns == ["age", "centre_X", "centre_Z"]  # Y is the most common level: reference
     assert np.isnan(t.values.loc["b", "age"]) and np.isnan(t.values.loc["c", "age"])
     assert t.values["centre_X"].tolist() == [1, 0, 0, 0, 0]
-    ph = read_table(_write(tmp_path / "p.tsv", "#FID\tIID\ty\n1\ta\t1.5\n2\tb\t\n"), kind="phenotype")
+    ph = read_table(_write(tmp_path / "p.tsv", "#FID\tIID\ty\n1\ta\t1.5\n2\tb\t\n"),
+                    kind="phenotype")
     assert ph.values["y"].iloc[0] == 1.5
 
 
@@ -197,14 +216,17 @@ def test_neg_log10_p_without_underflow():
     nlp = neg_log10_p_chi2(chi2)
     assert nlp[0] == pytest.approx(-np.log10(stats.chi2.sf(3.84, 1)))
     assert np.all(np.isfinite(nlp)) and nlp[3] > 1000  # p underflows, -log10 p does not
-    assert neg_log10_p_t(np.array([2.0]), dof=100)[0] == pytest.approx(-np.log10(2 * stats.t.sf(2.0, 100)))
+    assert neg_log10_p_t(np.array([2.0]), dof=100)[0] == pytest.approx(
+        -np.log10(2 * stats.t.sf(2.0, 100)))
 
 
 def test_sumstats_round_trip_and_schema(tmp_path):
-    df = pd.DataFrame({"chromosome": [1, 2], "base_pair_location": [10, 20], "variant_id": ["rs1", "rs2"],
+    df = pd.DataFrame({"chromosome": [1, 2], "base_pair_location": [10, 20],
+                       "variant_id": ["rs1", "rs2"],
                        "effect_allele": ["A", "T"], "other_allele": ["G", "C"],
                        "effect_allele_frequency": [0.1, 0.3], "n": [100, 100], "beta": [0.5, -0.1],
-                       "standard_error": [0.1, 0.1], "p_value": [0.0, 0.3], "neg_log10_p_value": [400.0, 0.52]})
+                       "standard_error": [0.1, 0.1], "p_value": [0.0, 0.3],
+                       "neg_log10_p_value": [400.0, 0.52]})
     write_sumstats(tmp_path / "s.tsv.gz", df)
     with gzip.open(tmp_path / "s.tsv.gz", "rt") as fh:
         assert fh.readline().rstrip("\n").split("\t") == COLUMNS
@@ -254,15 +276,18 @@ def test_runlog_records_version_command_and_failure(tmp_path):
     with pytest.raises(ValueError):
         with RunLog(tmp_path / "y.log", tool="t", argv=[], echo=False):
             raise ValueError("bad thing")
-    assert "FAILED" in (tmp_path / "y.log").read_text() and "bad thing" in (tmp_path / "y.log").read_text()
+    failed = (tmp_path / "y.log").read_text()
+    assert "FAILED" in failed and "bad thing" in failed
 
 
 def test_tail_asymptotes_continue_scipy():
     # the asymptotic branches join scipy's exact values where both are finite
     from scipy import stats
     x = np.array([600.0, 1400.0])
-    assert neg_log10_p_chi2(x, df=1) == pytest.approx(-stats.chi2.logsf(x, 1) / np.log(10), rel=1e-9)
-    assert neg_log10_p_chi2(np.array([1400.0]), df=2)[0] == pytest.approx(1400 / 2 / np.log(10), rel=1e-6)
+    assert neg_log10_p_chi2(x, df=1) == pytest.approx(-stats.chi2.logsf(x, 1) / np.log(10),
+                                                      rel=1e-9)
+    assert neg_log10_p_chi2(np.array([1400.0]), df=2)[0] == pytest.approx(1400 / 2 / np.log(10),
+                                                                          rel=1e-6)
     assert neg_log10_p_chi2(np.array([1e5]), df=3)[0] > neg_log10_p_chi2(np.array([1e4]), df=3)[0]
     t = np.array([60.0])
     exact = -(stats.t.logsf(t, 50) + np.log(2)) / np.log(10)

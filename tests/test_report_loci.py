@@ -10,14 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from tolerances import gamma, half_unit
 
 from contig_gwas.errors import InputError
 from contig_gwas.io.genotypes import open_genotypes
-from contig_gwas.report.loci import (ClumpParams, GenotypeLD, clump, clump_table, loci_overlap,
-                                     pairwise_r2, read_loci, write_loci)
+from contig_gwas.report.loci import (
+    ClumpParams,
+    GenotypeLD,
+    clump,
+    clump_table,
+    loci_overlap,
+    pairwise_r2,
+    read_loci,
+    write_loci,
+)
 from contig_gwas.report.stats import CHI2_MEDIAN, GroupCombiner, combine_min_p, lambda_gc
 from contig_gwas.report.synthetic import ld_block_genotypes
-from tolerances import gamma, half_unit
 from contig_gwas.report.truth import read_truth, truth_recovery
 
 PLINK = shutil.which("plink1.9")

@@ -22,17 +22,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tolerances import half_unit
 
 from contig_gwas.errors import InputError
 from contig_gwas.io.sumstats import COLUMNS, read_sumstats, write_sumstats
 from contig_gwas.io.tables import read_table, write_table
 from contig_gwas.workflow.__main__ import main as workflow_main
-from contig_gwas.workflow.regions import parse_region, plan_regions
 from contig_gwas.workflow.gather import concat_regions, gather_sumstats
-from contig_gwas.workflow.phenotypes import (PhenotypeSource, merge_phenotypes, phenotype_name,
-                                             rg_pairs)
+from contig_gwas.workflow.phenotypes import (
+    PhenotypeSource,
+    merge_phenotypes,
+    phenotype_name,
+    rg_pairs,
+)
+from contig_gwas.workflow.regions import parse_region, plan_regions
 from contig_gwas.workflow.summary import format_summary, study_summary
-from tolerances import half_unit
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ._common import TORCH_THREADS, add_run_options, check_threads, NameList, make_parser
+from ._common import TORCH_THREADS, NameList, add_run_options, check_threads, make_parser
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,12 +9,18 @@ import argparse
 import re
 from typing import Sequence
 
-from ..defaults import AUTO_MIN_INDIVIDUALS
 from ..chrom import normalise_chromosome, parse_chromosome_list
+from ..defaults import AUTO_MIN_INDIVIDUALS
 from ..errors import InputError
 from ..runlog import RunLog
-from ._common import (add_genotype_options, add_name_list, add_run_options, add_variant_filters,
-                      check_threads, make_parser)
+from ._common import (
+    add_genotype_options,
+    add_name_list,
+    add_run_options,
+    add_variant_filters,
+    check_threads,
+    make_parser,
+)
 
 TOOL = "contig-gwas"
 

@@ -20,8 +20,14 @@ from ..defaults import REML_MAX_N
 from ..errors import InputError
 from ..outputs import atomic_path, refuse_to_overwrite
 from ..runlog import RunLog
-from ._common import (add_genotype_options, add_name_list, add_run_options, add_variant_filters,
-                      check_threads, make_parser)
+from ._common import (
+    add_genotype_options,
+    add_name_list,
+    add_run_options,
+    add_variant_filters,
+    check_threads,
+    make_parser,
+)
 
 TOOL = "contig-h2"
 #: columns written by contig-embed (and raw embedding columns) count as learned phenotypes
@@ -172,11 +178,15 @@ def kinship_variants(source, *, rows: np.ndarray, maf: float | None, geno: float
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ..heritability.estimate import (
+        GctaGrmSimilarity,
+        GenotypeSimilarity,
+        choose_method,
+        estimate_heritability,
+    )
+    from ..heritability.grm_io import read_gcta_grm_ids
     from ..io.align import align_samples
     from ..io.tables import read_id_list, read_table
-    from ..heritability.estimate import (GctaGrmSimilarity, GenotypeSimilarity, choose_method,
-                                         estimate_heritability)
-    from ..heritability.grm_io import read_gcta_grm_ids
 
     args = parse_args(argv)
     check_threads(args.threads)

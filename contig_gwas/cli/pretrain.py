@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ._common import TORCH_THREADS, add_run_options, check_threads, NameList, make_parser
+from ._common import TORCH_THREADS, NameList, add_run_options, check_threads, make_parser
 
 #: settings that may change between a run and its --resume
 _RESUME_FREE = {"device", "workers", "progress"}
@@ -136,8 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ..outputs import refuse_to_overwrite
     from ..pretrain.augment import parse_augmentations
-    from ..pretrain.checkpoint import (load_backbone_weights, load_config, load_state,
-                                       save_config)
+    from ..pretrain.checkpoint import load_backbone_weights, load_config, load_state, save_config
     from ..pretrain.data import load_pretrain_data
     from ..pretrain.models import ContIGModel, ModelSpec
     from ..pretrain.train import TrainConfig, fit

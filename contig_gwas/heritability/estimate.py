@@ -36,8 +36,13 @@ from ..errors import InputError
 from .bivariate import RGResult, bivariate_reml, rg_wald
 from .he import HEFit, HETraces, he_regression, he_traces
 from .reml import H2Result, flagged_result, reml_h2
-from .similarity import (DenseSimilarity, GctaGrmSimilarity, GenotypeSimilarity, Similarity,
-                         check_similarity)
+from .similarity import (
+    DenseSimilarity,
+    GctaGrmSimilarity,
+    GenotypeSimilarity,
+    Similarity,
+    check_similarity,
+)
 
 __all__ = ["estimate_heritability", "HeritabilityEstimate", "choose_method", "HESettings",
            "Similarity", "DenseSimilarity", "GenotypeSimilarity", "GctaGrmSimilarity",

@@ -13,8 +13,14 @@ import numpy as np
 from ..errors import InputError
 from .bgen import BgenSource, info_score, write_sample_file
 from .plink import PlinkSource
-from .source import (VARIANT_COLUMNS, GenotypeBlock, GenotypeSource, VariantSubset, iter_blocks,
-                     variant_selection)
+from .source import (
+    VARIANT_COLUMNS,
+    GenotypeBlock,
+    GenotypeSource,
+    VariantSubset,
+    iter_blocks,
+    variant_selection,
+)
 from .text import read_lines
 
 __all__ = ["BgenSource", "GenotypeBlock", "GenotypeSource", "PlinkSource", "VARIANT_COLUMNS",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.text import Annotation, Text

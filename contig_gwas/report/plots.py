@@ -25,8 +25,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from scipy import stats
 
-from .labels import place_labels
 from ..chrom import chromosome_label
+from .labels import place_labels
 from .thin import GenomeLayout, thin
 
 COLOURS = ("#1f4e79", "#6baed6")          # alternating chromosome colours

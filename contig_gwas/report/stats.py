@@ -10,6 +10,7 @@ import pandas as pd
 from ..errors import InputError
 from ..genomic_control import CHI2_MEDIAN, lambda_gc  # noqa: F401 - the one definition
 
+
 def combine_min_p(*, neg_log10_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Combine K phenotypes per variant as ContIG does: p = min(1, K * min_k p_k).
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 @dataclass
 class GenomeLayout:
     """Chromosomes laid end to end on one x axis.

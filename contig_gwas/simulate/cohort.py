@@ -28,8 +28,8 @@ import pandas as pd
 from .. import __version__
 from ..errors import InputError
 from ..runlog import NullLog, RunLog
-from . import covariates as cov
 from . import coalescent as gen
+from . import covariates as cov
 from . import images as img
 from . import modalities as mod
 from . import traits as tr

@@ -88,8 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _merge(args: argparse.Namespace, log: RunLog) -> None:
-    from .phenotypes import (PhenotypeSource, merge_phenotypes, rg_pairs, write_merged,
-                             write_rg_pairs)
+    from .phenotypes import (
+        PhenotypeSource,
+        merge_phenotypes,
+        rg_pairs,
+        write_merged,
+        write_rg_pairs,
+    )
 
     sets = _pairs(args.set, option="--set")
     cols = {k: [c for c in v.split(",") if c] for k, v in
