@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Literal, Sequence, TextIO
 
 from . import __version__
 
@@ -35,7 +35,7 @@ class RunLog:
         self.tool = tool
         self.argv = list(argv) if argv is not None else list(sys.argv[1:])
         self.echo = echo
-        self._fh = None
+        self._fh: TextIO | None = None
         self._t0 = time.perf_counter()
         self.warnings: list[str] = []
 
@@ -48,7 +48,7 @@ class RunLog:
                     f"python: {platform.python_version()}")
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         elapsed = time.perf_counter() - self._t0
         if exc is not None:
             self._write(f"FAILED after {elapsed:.1f}s: {type(exc).__name__}: {exc}", echo=False)

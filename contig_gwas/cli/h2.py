@@ -185,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         estimate_heritability,
     )
     from ..heritability.grm_io import read_gcta_grm_ids
+    from ..heritability.similarity import Similarity
     from ..io.align import align_samples
     from ..io.tables import read_id_list, read_table
 
@@ -234,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         X = None if covar is None else covar.loc[al.iid].to_numpy(dtype=np.float64)
         cnames = [] if covar is None else list(covar.columns)
         method = choose_method(args.method, n=al.n, reml_max_n=args.reml_max_n)
+        similarity: Similarity
         with log.step("similarity"):
             if args.grm:
                 similarity = GctaGrmSimilarity(args.grm, index=al.index[geno_label])
@@ -266,8 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info(r.summary())
             if r.flag != "ok":
                 log.warning(f"{r.phenotype}: {r.flag}")
-        for r in est.rg:
-            log.info(r.summary())
+        for rg in est.rg:
+            log.info(rg.summary())
         with atomic_path(out_h2) as tmp:
             est.h2_frame().to_csv(tmp, sep="\t", index=False, na_rep="NA", float_format="%.6g")
         log.info(f"wrote {out_h2}")

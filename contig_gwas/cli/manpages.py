@@ -20,6 +20,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 #: the tools with a manual page, in the order data flows (module ``contig_gwas.cli.<name>``)
 TOOLS = ("simulate", "pretrain", "embed", "gwas", "h2", "report", "explain", "evaluate")
@@ -38,7 +39,9 @@ def build_parser(tool: str) -> argparse.ArgumentParser:
 def usage_block(parser: argparse.ArgumentParser) -> str:
     """The synopsis as ``--help`` prints it (without ``usage:``), wrapped at USAGE_WIDTH, in a
     fenced code block."""
-    fmt = parser.formatter_class(prog=parser.prog, width=USAGE_WIDTH)
+    # typeshed types formatter_class as a callable taking prog= only; ours are HelpFormatters
+    formatter_class = cast("type[argparse.HelpFormatter]", parser.formatter_class)
+    fmt = formatter_class(prog=parser.prog, width=USAGE_WIDTH)
     fmt.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
     text = fmt.format_help().strip("\n")
     return f"```\n{text}\n```"
@@ -108,9 +111,9 @@ def options_table(parser: argparse.ArgumentParser) -> str:
     argument group in the parser's order, with the option, its default and its help text;
     options of a mutually exclusive group say which others they exclude."""
     exclusive: dict[int, list[argparse.Action]] = {}
-    for group in parser._mutually_exclusive_groups:
-        for a in group._group_actions:
-            exclusive[id(a)] = [b for b in group._group_actions if b is not a]
+    for xgroup in parser._mutually_exclusive_groups:
+        for a in xgroup._group_actions:
+            exclusive[id(a)] = [b for b in xgroup._group_actions if b is not a]
     parts = []
     for group in parser._action_groups:
         actions = [a for a in group._group_actions
@@ -168,7 +171,7 @@ def render(text: str, blocks: dict[str, str]) -> str:
             raise ValueError(f"expected one '<!-- {name}: begin -->' ... '<!-- {name}: end -->' "
                              f"block")
         block = blocks[name]
-        text = pattern.sub(lambda m, b=block: f"{m.group(1)}\n{b}\n{m.group(3)}", text)
+        text = pattern.sub(lambda m: f"{m.group(1)}\n{block}\n{m.group(3)}", text)
     return text
 
 

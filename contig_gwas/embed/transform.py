@@ -80,6 +80,7 @@ def transform_phenotypes(y: np.ndarray, *, mode: str, covariates: np.ndarray | N
         raise InputError(f"--int must be adjusted, marginal or none, got {mode!r}")
     z = np.column_stack([inverse_normal(y[:, k]) for k in range(y.shape[1])])
     if mode == "adjusted" and reproject:
+        assert covariates is not None  # --int adjusted without covariates is refused above
         z = residualise(z, covariates=covariates)
         z = (z - np.nanmean(z, axis=0)) / np.nanstd(z, axis=0, ddof=1)
     return z

@@ -57,7 +57,8 @@ class Comparison:
 
 def default_names(paths: Sequence[str | os.PathLike]) -> list[str]:
     """Names from the paths (directory name, or file stem), made unique."""
-    names, seen = [], {}
+    names: list[str] = []
+    seen: dict[str, int] = {}
     for p in paths:
         p = Path(p)
         base = p.name if p.is_dir() else p.stem
@@ -89,9 +90,10 @@ def _features(encoder, dataset, *, batch_size: int, device: str) -> np.ndarray:
 
 
 def _predict_labels(kind: str, scores: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
-    if kind == "class":
-        return classes[np.asarray(scores).argmax(1)]
-    if kind == "grade":
+    if kind in ("class", "grade"):
+        assert classes is not None  # class and grade predictions come with their levels
+        if kind == "class":
+            return classes[np.asarray(scores).argmax(1)]
         return round_to_levels(scores, classes).astype(np.int64)
     return scores
 
@@ -140,6 +142,7 @@ def compare(*, checkpoints: Sequence[str | os.PathLike], task: TaskData,
                 log.warning(f"skipped image: {msg}")
             datasets[size] = ImageDataset(task.image_paths, size=size, cache=chk.cache)
         ds = datasets[size]
+        assert ok is not None  # set with the first dataset
         good = np.flatnonzero(ok)
         person = task.image_person[good]
         has_image = np.bincount(person, minlength=n) > 0

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from ..pretrain.models import ResNet
 
 
 @dataclass
@@ -34,7 +38,7 @@ def _batch(dataset, rows: np.ndarray) -> torch.Tensor:
     return torch.stack([dataset[int(i)][0] for i in rows])
 
 
-def finetune(*, backbone: nn.Module, dataset, image_size: int, train_rows: np.ndarray,
+def finetune(*, backbone: ResNet, dataset, image_size: int, train_rows: np.ndarray,
              y_train: np.ndarray, test_rows: np.ndarray, kind: str, cfg: FinetuneConfig,
              seed: int = 0) -> np.ndarray:
     """Fine-tune a copy of ``backbone`` (a :class:`~contig_gwas.pretrain.models.ResNet`).
@@ -53,6 +57,7 @@ def finetune(*, backbone: nn.Module, dataset, image_size: int, train_rows: np.nd
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     y_train = np.asarray(y_train)
+    loss_fn: nn.Module
     if kind == "class":
         classes = np.unique(y_train)
         target = torch.from_numpy(np.searchsorted(classes, y_train)).long()

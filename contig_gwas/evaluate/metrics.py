@@ -80,6 +80,8 @@ def compute_metrics(*, kind: str, y: np.ndarray, pred: np.ndarray,
     """The metrics fit for ``kind``: class -> accuracy, auroc; grade -> qwk, accuracy, r2 (of
     the continuous ``scores``); continuous -> r2, pearson_r."""
     if kind == "class":
+        if scores is None:
+            raise ValueError("class metrics need the class scores (AUROC)")
         return {"auroc": auroc(y, scores, classes=classes), "accuracy": accuracy(y, pred)}
     if kind == "grade":
         out = {"qwk": quadratic_weighted_kappa(y, pred), "accuracy": accuracy(y, pred)}

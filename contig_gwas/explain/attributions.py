@@ -44,6 +44,9 @@ class ContrastiveObjective(nn.Module):
     must be in eval mode), as integrated gradients needs.
     """
 
+    ref_image: torch.Tensor  # buffers, registered in __init__
+    ref_genetic: torch.Tensor
+
     def __init__(self, encoder: nn.Module, *, ref_image: torch.Tensor,
                  ref_genetic: torch.Tensor, temperature: float = 0.1,
                  alpha: float = 0.75) -> None:
@@ -213,7 +216,7 @@ def explain_genetics(*, cohort, reference_size: int = 64, steps: int = 50,
         raise InputError(f"--reference-size must be positive, got {reference_size}")
     model, data = cohort.model, cohort.data
     model.eval()
-    out = {}
+    out: dict[str, GeneticAttributions] = {}
     for m in cohort.modalities:
         rng = np.random.default_rng([seed, len(out)])
         rows, ref = choose_rows(data, modality=m, rng=rng, people=people, max_images=max_images,

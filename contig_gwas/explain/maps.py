@@ -23,6 +23,7 @@ signed map and the person's feature value (``ImageMaps.corr``) is the feature-sp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,13 +33,18 @@ from torch import nn
 from ..errors import InputError
 from .attributions import images_tensor, integrated_gradients
 
+if TYPE_CHECKING:
+    from ..pretrain.models import ContIGModel
+
 IMAGE_BASELINES = ("mean", "black", "blur")
 
 
 class ImageScore(nn.Module):
     """``forward(images) -> n(head_m(backbone(images))) . direction / T``, shape (n,)."""
 
-    def __init__(self, model: nn.Module, *, modality: str, direction: torch.Tensor,
+    direction: torch.Tensor  # a buffer, registered in __init__
+
+    def __init__(self, model: ContIGModel, *, modality: str, direction: torch.Tensor,
                  temperature: float) -> None:
         super().__init__()
         self.backbone = model.image_encoder.backbone

@@ -294,7 +294,7 @@ class _Estimator:
                 out[t] = reml_h2(S=sub.S, UtX=sub.UtX, Uty=sub.U.T @ values[sub.idx, t],
                                  phenotype=names[t])
             return out
-        fit = self.he_fit(sub, values[np.ix_(sub.idx, live)], [names[t] for t in live])
+        fit = self.he_fit(sub, values[np.ix_(sub.idx, np.asarray(live))], [names[t] for t in live])
         h2, se = fit.h2, fit.h2_se
         for k, t in enumerate(live):
             flags = [] if 0.0 <= h2[k] <= 1.0 else ["h2_outside_0_1"]
@@ -328,7 +328,7 @@ class _Estimator:
         sub = self.subset(mask, f"pair ({a}, {b})")
         if m < sub.X.shape[1] + MIN_EXTRA_N:
             return flagged("too_few_individuals")
-        Y2 = self.values[np.ix_(sub.idx, [ta, tb])]
+        Y2 = self.values[np.ix_(sub.idx, np.array([ta, tb]))]
         if any(_residual_is_constant(Y2[:, k], sub.X) for k in (0, 1)):
             return flagged("constant_phenotype")
         if self.method == "reml":

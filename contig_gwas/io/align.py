@@ -35,8 +35,9 @@ class Alignment:
         return len(self.iid)
 
 
-def align_samples(sources: Mapping[str, Sequence[str]], *, keep: Sequence[str] | None = None,
-                  remove: Sequence[str] | None = None, min_overlap: int = 2,
+def align_samples(sources: Mapping[str, Sequence[str] | np.ndarray], *,
+                  keep: Sequence[str] | np.ndarray | None = None,
+                  remove: Sequence[str] | np.ndarray | None = None, min_overlap: int = 2,
                   min_fraction: float = 0.0) -> Alignment:
     """Intersect the IIDs of several sources.
 

@@ -40,6 +40,7 @@ def open_genotypes(*, bfile: str | None = None, pfile: str | None = None,
                          + (f" (got {' and '.join(given)})" if given else ""))
     if sample is not None and bgen is None:
         raise InputError("--sample goes with --bgen")
+    source: GenotypeSource
     if bfile is not None:
         source = PlinkSource(bfile)
     elif pfile is not None:
@@ -47,6 +48,7 @@ def open_genotypes(*, bfile: str | None = None, pfile: str | None = None,
 
         source = PgenSource(pfile)
     else:
+        assert bgen is not None  # exactly one of the three is given
         source = BgenSource(bgen, sample=sample)
     if extract is not None or exclude is not None:
         source = _subset(source, extract=extract, exclude=exclude)

@@ -10,7 +10,7 @@ calls (PLINK .bed, PGEN) also offer ``read_calls``: int8 counts, -127 where miss
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,15 @@ class GenotypeSource(Protocol):
 
     def iter_blocks(self, *, samples: np.ndarray | None = None, variants: np.ndarray | None = None,
                     block_size: int = 1000) -> Iterator[GenotypeBlock]: ...
+
+
+@runtime_checkable
+class CallReader(Protocol):
+    """The extra method of a source of hard calls (``hard_calls`` True: PLINK .bed, a PGEN
+    without dosages): int8 effect-allele counts, -127 where missing."""
+
+    def read_calls(self, *, samples: np.ndarray | None = None,
+                   variants: np.ndarray | slice | None = None) -> np.ndarray: ...
 
 
 def variant_selection(idx: np.ndarray) -> np.ndarray | slice:
@@ -108,7 +117,9 @@ class VariantSubset:
 
     def read_calls(self, *, samples: np.ndarray | None = None,
                    variants: np.ndarray | slice | None = None) -> np.ndarray:
-        return self._source.read_calls(samples=samples, variants=self._map(variants))
+        source = self._source
+        assert isinstance(source, CallReader), "read_calls of a source without hard calls"
+        return source.read_calls(samples=samples, variants=self._map(variants))
 
     def iter_blocks(self, *, samples: np.ndarray | None = None, variants: np.ndarray | None = None,
                     block_size: int = 1000) -> Iterator[GenotypeBlock]:

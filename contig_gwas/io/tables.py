@@ -195,8 +195,9 @@ def _parse_columns(path: Path, *, kind: str) -> tuple[pd.DataFrame, np.ndarray]:
     return df[keep], fid
 
 
-def write_table(path: str | os.PathLike, *, fid: Sequence[str], iid: Sequence[str],
-                values: pd.DataFrame, float_format: str = "%.6g") -> None:
+def write_table(path: str | os.PathLike, *, fid: Sequence[str] | np.ndarray,
+                iid: Sequence[str] | np.ndarray, values: pd.DataFrame,
+                float_format: str = "%.6g") -> None:
     """Write ``FID IID col...`` tab-separated with ``NA`` for missing (atomic)."""
     from ..outputs import atomic_path
 

@@ -29,10 +29,12 @@ def read_bytes(path: str | os.PathLike, *, what: str = "file") -> bytes:
     try:
         if raw[:2] == GZIP_MAGIC:
             try:
-                from isal import igzip as gzip
+                from isal import igzip
             except ImportError:  # pragma: no cover - isal is a dependency; stdlib fallback
                 import gzip
-            return gzip.decompress(raw)
+
+                return gzip.decompress(raw)
+            return igzip.decompress(raw)
         if raw[:4] == ZSTD_MAGIC:
             import pyarrow as pa
 

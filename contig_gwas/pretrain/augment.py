@@ -24,6 +24,9 @@ DEFAULTS = {"contig": ("rotate", "flip"), "simclr": ("rotate", "flip", "color", 
 class Normalise(nn.Module):
     """uint8 (B, 3, H, W) -> float, scaled to [0, 1] and normalised per channel."""
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()

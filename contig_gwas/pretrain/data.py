@@ -202,7 +202,7 @@ def load_pretrain_data(*, manifest: str, modalities: Sequence[str] = (), bfile: 
     keep = np.ones(len(iid), dtype=bool)
     if mods:
         pres = np.stack([m.present for m in mods.values()], axis=1)
-        keep = pres.all(axis=1) if aggregate == "inner" else pres.any(axis=1)
+        keep = np.all(pres, axis=1) if aggregate == "inner" else np.any(pres, axis=1)
         report.append(f"aggregate {aggregate}: {int(keep.sum())} of {len(iid)} individuals kept "
                       f"({'every' if aggregate == 'inner' else 'at least one'} modality)")
     if keep.sum() < 2:

@@ -30,10 +30,10 @@ def load_image(path: str, *, size: int) -> np.ndarray:
         raise BadImageError(f"{path}: image file does not exist")
     try:
         with Image.open(p) as im:
-            im = im.convert("RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
+            rgb = im.convert("RGB")
+            if rgb.size != (size, size):
+                rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+            arr = np.asarray(rgb, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise BadImageError(f"{path}: image does not decode ({type(exc).__name__}: {exc})") \
             from None

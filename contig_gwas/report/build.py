@@ -281,7 +281,7 @@ def _phenotype_figures(table, lt, *, pheno, lam, out, highlight, params, max_lab
 def _shared_with(g: str, lt: pd.DataFrame, group_loci: dict, kb: float) -> list[str]:
     from .loci import near_any
 
-    out = [[] for _ in range(len(lt))]
+    out: list[list[str]] = [[] for _ in range(len(lt))]
     for o, lo in group_loci.items():
         if o == g or not len(lt):
             continue

@@ -11,19 +11,23 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
 
-def renderer_of(ax: Axes):
+def renderer_of(ax: Axes) -> RendererBase:
     fig = ax.figure
     get = getattr(fig.canvas, "get_renderer", None)
-    return get() if get is not None else fig._get_renderer()
+    if get is not None:
+        return get()
+    # Figure._get_renderer (matplotlib >= 3.6) is private, hence absent from the stubs
+    return fig._get_renderer()  # type: ignore[union-attr]
 
 
-def place_labels(*, ax: Axes, x: Sequence[float], y: Sequence[float], texts: Sequence[str],
-                 fontsize: float = 6.5, below: bool = False, pad_pts: float = 1.5,
-                 avoid: Sequence[Bbox] = ()) -> list[Annotation]:
+def place_labels(*, ax: Axes, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
+                 texts: Sequence[str], fontsize: float = 6.5, below: bool = False,
+                 pad_pts: float = 1.5, avoid: Sequence[Bbox] = ()) -> list[Annotation]:
     """Annotate points (x, y) with ``texts`` in the given order of priority.
 
     Returns the labels drawn; each carries ``contig_label = True`` so tests and callers can
@@ -68,7 +72,7 @@ def place_labels(*, ax: Axes, x: Sequence[float], y: Sequence[float], texts: Seq
             annotation_clip=False,
             arrowprops=None if (dy <= 4 and dx == 0) else dict(
                 arrowstyle="-", lw=0.4, color="0.35", shrinkA=0, shrinkB=1.5))
-        ann.contig_label = True
+        setattr(ann, "contig_label", True)  # the marker label_boxes and tests look for
         placed.append(box)
         out.append(ann)
     return out
@@ -79,7 +83,7 @@ def label_boxes(ax: Axes) -> list[Bbox]:
     r = renderer_of(ax)
     out = []
     for t in ax.texts:
-        if getattr(t, "contig_label", False):
+        if isinstance(t, Annotation) and getattr(t, "contig_label", False):
             t.update_positions(r)
             out.append(Text.get_window_extent(t, r))   # the text only, not its leader line
     return out

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..io.source import GenotypeSource
 from ..outputs import atomic_path
 
 LOCI_COLUMNS = ["locus", "chromosome", "base_pair_location", "variant_id", "effect_allele",
@@ -195,13 +196,13 @@ class GenotypeLD:
     a locus of their own).
     """
 
-    source: object
+    source: GenotypeSource
     row_to_geno: np.ndarray  # int, shape (M,): column in the genotype source, -1 if absent
     n_read: int = field(default=0)
     block_size: int = 256
 
     @classmethod
-    def for_table(cls, *, source, variant_id: Sequence[str]) -> "GenotypeLD":
+    def for_table(cls, *, source: GenotypeSource, variant_id: Sequence[str]) -> "GenotypeLD":
         ids = pd.Index(source.variants["variant_id"].astype(str))
         if not ids.is_unique:
             ids = ids.where(~ids.duplicated(keep="first"), None)

@@ -15,7 +15,7 @@ its own p threshold; its ``qqplot`` checks every value in Python and has no band
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import matplotlib as mpl
 import matplotlib.patches  # noqa: F401  (mpl.patches)
@@ -23,11 +23,15 @@ import matplotlib.ticker  # noqa: F401
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from scipy import stats
 
 from ..chrom import chromosome_label
 from .labels import place_labels
 from .thin import GenomeLayout, thin
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 COLOURS = ("#1f4e79", "#6baed6")          # alternating chromosome colours
 GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
@@ -35,7 +39,7 @@ GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b
 HIGHLIGHT = "#ff7f0e"
 LEAD = "#d62728"
 NLP = "\u2212log\u2081\u2080(p)"  # plain text: no mathtext fonts to embed in PDFs
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7,
     "ytick.labelsize": 7, "legend.fontsize": 7, "font.family": "DejaVu Sans",
     "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",
@@ -53,7 +57,9 @@ def figure_style() -> Iterator[None]:
 
 def _axes_size_pts(ax: Axes) -> tuple[float, float]:
     bbox = ax.get_position()
-    w, h = ax.figure.get_size_inches()
+    fig = ax.figure
+    assert isinstance(fig, Figure)  # our axes sit on figures, never on subfigures
+    w, h = fig.get_size_inches()
     return bbox.width * w * 72.0, bbox.height * h * 72.0
 
 
@@ -101,7 +107,7 @@ def manhattan(*, ax: Axes, chromosome: np.ndarray, position: np.ndarray,
     plain = idx[~capped[idx]]
     ax.scatter(x[plain], y[plain], c=cols[~capped[idx]], s=marker_size, marker="o", linewidths=0,
                rasterized=len(plain) > 5000, zorder=2)
-    if capped.any():
+    if ycap is not None and capped.any():
         cp = np.flatnonzero(capped)
         ax.scatter(x[cp], y[cp], c=np.asarray(COLOURS)[colour[cp]], s=marker_size * 4,
                    marker="v" if invert else "^", linewidths=0, zorder=2)
@@ -202,7 +208,7 @@ def qq(*, ax: Axes, neg_log10_p: np.ndarray, label: str | None = None, colour: s
     idx = idx[~capped[idx]]
     pts = ax.scatter(e[idx], y[idx], s=marker_size, c=colour, linewidths=0, label=text, zorder=2,
                      rasterized=len(idx) > 5000)
-    if capped.any():
+    if ycap is not None and capped.any():
         ax.scatter(e[capped], y[capped], s=marker_size * 3, marker="^", linewidths=0, zorder=2,
                    c=pts.get_facecolor()[:1])
         ax.hlines(ycap, xmin=0.9 * float(e[capped].min()), xmax=xlim[1], color="0.3", lw=0.5,
@@ -259,7 +265,7 @@ def h2_bars(*, ax: Axes, table: pd.DataFrame,
     t = table.reset_index(drop=True)
     methods = list(dict.fromkeys(t["method"].astype(str))) if "method" in t else [""]
     phen = list(dict.fromkeys(t["phenotype"].astype(str)))
-    where = {}
+    where: dict[str, str] = {}
     for g, members in (groups or {}).items():
         for p in members:
             where.setdefault(p, g)
@@ -304,7 +310,7 @@ def loci_counts(*, ax: Axes, counts: pd.DataFrame) -> Axes:
     ax.bar(xs, c["shared"], color="0.7", width=0.6)
     ax.bar(xs, c["unique"], bottom=c["shared"], color=cols, width=0.6)
     for x, n in zip(xs, c["loci"]):
-        ax.text(x, n, f"{int(n)}", ha="center", va="bottom", fontsize=7)
+        ax.text(float(x), n, f"{int(n)}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(xs)
     ax.set_xticklabels(c["group"].astype(str))
     ax.set_ylabel("Independent loci")

@@ -64,6 +64,7 @@ class GroupCombiner:
             self.which = np.where(np.isnan(nlp), -1, 0)
             self.phenotypes.append(phenotype)
             return
+        assert self.best is not None and self.which is not None  # set with base
         vid = table["variant_id"].to_numpy()
         base_vid = self.base["variant_id"].to_numpy()
         cols = ["beta", "standard_error", "effect_allele_frequency", "n"]
@@ -87,6 +88,7 @@ class GroupCombiner:
         naming the phenotype with the minimum p; beta and SE are that phenotype's."""
         if self.base is None:
             raise InputError(f"group {self.name}: no summary statistics")
+        assert self.best is not None  # set with base
         out = self.base.copy()
         k = max(self.n_phenotypes, len(self.phenotypes))
         best = np.where(np.isinf(self.best), np.nan, self.best)

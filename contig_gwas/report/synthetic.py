@@ -7,6 +7,7 @@ filesets with blocks of strong LD, so clumping has known answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ class Peak:
     width: float = 20_000.0
 
 
-def synthetic_sumstats(*, n_variants: int, peaks: list[Peak] = (), n_chromosomes: int = 22,
+def synthetic_sumstats(*, n_variants: int, peaks: Sequence[Peak] = (), n_chromosomes: int = 22,
                        seed: int = 0, chromosome_length: float = 5e6, n: int = 1000,
                        variants: pd.DataFrame | None = None) -> pd.DataFrame:
     """A table in the summary-statistics schema: null chi2(1) plus planted peaks.

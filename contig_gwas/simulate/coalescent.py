@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import msprime
 
 MUTATION_RATE = 1.25e-8
 RECOMBINATION_RATE = 1e-8
@@ -88,7 +91,7 @@ def plan_pedigree(*, rng: np.random.Generator, n_individuals: int, related_share
                     sib_pairs=pairs)
 
 
-def demography() -> "msprime.Demography":  # noqa: F821
+def demography() -> msprime.Demography:
     """Two populations split 1,500 generations ago from an ancestral Ne of 10,000; A grows from
     10,000 to 40,000 and B from a 2,500 bottleneck to 20,000 over the last 400 generations."""
     import msprime
@@ -238,7 +241,7 @@ def sibling_sources(*, pedigree: Pedigree, meioses: Meioses, positions: np.ndarr
     src = np.empty((len(sibs), 2, len(positions)), dtype=np.int64)
     for k, i in enumerate(sibs):
         for p in range(2):
-            src[k, p] = meioses.source(i, p, positions)
+            src[k, p] = meioses.source(int(i), p, positions)
     return src
 
 

@@ -135,6 +135,7 @@ def _simulate(*, out: Path, work: Path, p: CohortParameters, log: RunLog,
                  "no effect genes; images, standard phenotypes and the downstream grade carry "
                  "no genetic effect")
     # a null cohort plants nothing: n_causal is 0 (validated), the polygenic background empty
+    assert p.n_causal is not None  # resolved by CohortParameters
     eff = tr.draw_effects(rng=rng_for(p.seed, "effects"), variants=variants, names=names,
                           n_causal=p.n_causal, causal_variance=p.causal_variance,
                           n_polygenic=0 if p.null else p.n_polygenic, spacing_bp=100_000,

@@ -59,6 +59,8 @@ class CohortParameters:
     def validate(self) -> None:
         """InputError for values the simulator cannot honour."""
         p = self
+        n_causal = p.n_causal
+        assert n_causal is not None  # resolved in __post_init__
         checks = [
             (p.n_individuals >= 50, f"--n-individuals must be at least 50, got {p.n_individuals}"),
             (p.n_snps >= 200, f"--n-snps must be at least 200, got {p.n_snps}"),
@@ -69,7 +71,7 @@ class CohortParameters:
              f"--related-share must be in [0, 0.8], got {p.related_share}"),
             (0 <= p.ancestry_b_share <= 0.5,
              f"--ancestry-b-share must be in [0, 0.5], got {p.ancestry_b_share}"),
-            (p.n_causal >= 0, f"--n-causal must be non-negative, got {p.n_causal}"),
+            (n_causal >= 0, f"--n-causal must be non-negative, got {n_causal}"),
             (0 < p.causal_variance < 0.2,
              f"--causal-variance must be in (0, 0.2), got {p.causal_variance}"),
             (p.h2 is None or 0 <= p.h2 < 1, f"--h2 must be in [0, 1), got {p.h2}"),
@@ -82,15 +84,15 @@ class CohortParameters:
         for ok, msg in checks:
             if not ok:
                 raise InputError(msg)
-        if p.null and p.n_causal > 0:
+        if p.null and n_causal > 0:
             raise InputError(f"--h2 0 (a null cohort: no genetic effect) leaves no room for "
-                             f"--n-causal {p.n_causal} major causal variants: pass --n-causal 0 "
+                             f"--n-causal {n_causal} major causal variants: pass --n-causal 0 "
                              f"or leave it out")
         for s in () if p.null else tr.TRAITS:
             h2 = s.h2 if p.h2 is None else p.h2
-            if p.n_causal * p.causal_variance > h2 - 0.05:
+            if n_causal * p.causal_variance > h2 - 0.05:
                 raise InputError(
-                    f"--n-causal {p.n_causal} x --causal-variance {p.causal_variance} leaves no "
+                    f"--n-causal {n_causal} x --causal-variance {p.causal_variance} leaves no "
                     f"room for a polygenic background under h2 = {h2} (trait {s.name})")
 
 

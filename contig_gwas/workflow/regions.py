@@ -92,22 +92,23 @@ def plan_regions(specs: Sequence[object] | None, *, chromosomes: Iterable[object
             raise InputError("no chromosomes to scatter the GWAS over")
         planned = [Region(name=f"chr{c}", chromosomes=(c,)) for c in codes]
     whole: dict[int, str] = {}
-    ranged: dict[int, list[Region]] = {}
+    ranged: dict[int, list[tuple[str, int, int]]] = {}  # (name, start, end) per chromosome
     for ch in planned:
         for c in ch.chromosomes:
             if ch.start is None:
                 if c in whole or c in ranged:
-                    other = whole.get(c) or ranged[c][0].name
+                    other = whole.get(c) or ranged[c][0][0]
                     raise InputError(f"{where}: regions {other} and {ch.name} both cover "
                                      f"chromosome {c}")
                 whole[c] = ch.name
             else:
+                assert ch.end is not None  # a region has both ends or neither
                 if c in whole:
                     raise InputError(f"{where}: region {ch.name} lies in region {whole[c]}")
-                for o in ranged.get(c, []):
-                    if ch.start <= o.end and o.start <= ch.end:
-                        raise InputError(f"{where}: regions {o.name} and {ch.name} overlap")
-                ranged.setdefault(c, []).append(ch)
+                for name, start, end in ranged.get(c, []):
+                    if ch.start <= end and start <= ch.end:
+                        raise InputError(f"{where}: regions {name} and {ch.name} overlap")
+                ranged.setdefault(c, []).append((ch.name, ch.start, ch.end))
     out: dict[str, Region] = {}
     for ch in planned:
         if ch.name in out:
