@@ -4,12 +4,20 @@
 function (400 individuals, 3,000 variants on 3 chromosomes, 32-pixel images, seed 1): every
 file listed in docs/CONTRACTS.md is there. Treat it as read-only (copy it to change it).
 ``tiny_cohort_truth`` is its parsed truth.json.
+
+``one_torch_thread`` runs a test with one intra-op torch thread; the torch test modules use it
+for all their tests (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``).
+
+Helpers that are functions rather than fixtures live in modules beside this one, which are not
+test modules: ``tolerances`` (comparison tolerances), ``gwas_cohort`` (small PLINK cohorts for
+the GWAS tests), ``pretrain_cohort`` (a tiny contig-pretrain cohort).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -28,3 +36,15 @@ def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_cohort_truth(tiny_cohort: Path) -> dict:
     return json.loads((tiny_cohort / "truth.json").read_text())
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op torch thread during the test, the former count restored after: on a shared
+    2-core machine two threads run many times slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

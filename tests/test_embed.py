@@ -11,20 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from pretrain_cohort import make_cohort, tiny_args
 from scipy import stats
-from test_pretrain import make_cohort, tiny_args
 from tolerances import forward_roundoff, gamma, half_unit
 
 from contig_gwas.errors import InputError
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine two threads run many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

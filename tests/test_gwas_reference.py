@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_gwas_data import write_cohort
+from gwas_cohort import write_cohort
 from tolerances import brent_xtol, gamma, half_unit, reml_h2_resolution
 
 from contig_gwas.cli import _common, gwas

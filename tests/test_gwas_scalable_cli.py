@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_gwas_data import write_cohort
+from gwas_cohort import write_cohort
 
 from contig_gwas.cli import _common, gwas
 from contig_gwas.io.sumstats import read_sumstats

@@ -8,13 +8,7 @@ import pytest
 import torch
 from tolerances import gamma, half_unit
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_pretrain_then_embed_on_tiny_cohort(tiny_cohort, tmp_path):

@@ -12,6 +12,8 @@ from tolerances import U32, gamma
 
 from contig_gwas.pretrain.losses import ContIGLoss, CrossModalNTXent, SimCLRLoss
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _float32_tolerances(x: torch.Tensor, *, t: float, b: int, roles: int = 1):
     """Round-off of the float32 losses against an exact (float64) reference.
@@ -29,15 +31,6 @@ def _float32_tolerances(x: torch.Tensor, *, t: float, b: int, roles: int = 1):
     g = 2 * dl + 2 * gamma(b + d + 4, U32) / t
     rows = roles * g / (b * t * torch.linalg.vector_norm(x.detach(), dim=1))
     return (lambda v: dl + gamma(b + 4, U32) * (1 + abs(v))), rows[:, None]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine two threads run many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def loop_contig(img, gen, mask, groups, *, t, alpha):
