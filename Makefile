@@ -22,6 +22,8 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash workflows/demo.sh $(DEMO)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy contig_gwas
 	$(BIN)/python -m pytest -q
 
 docs: $(STAMP)
