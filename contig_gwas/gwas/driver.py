@@ -9,11 +9,19 @@
    check that a leave-one-chromosome-out model has two chromosomes to leave out
    (``check_loco``);
 2. ``scan_run``: open the chunk directory (``chunks.ChunkStore``, resumed when its signature
-   matches), fit the mode's model (``GwasMode.fit``: the exact mode's similarity and null
-   models, the scalable mode's step 1), test every unfinished chunk (``GwasMode.scan_chunk``)
-   and write it with its completion marker, merge the chunks into
+   matches), fit the mode's model (``GwasMode.fit``: the exact mode's similarity, the scalable
+   mode's step 1), test every unfinished chunk (``GwasMode.scan_chunk``, with the model of its
+   chromosome from ``GwasMode.build_model``: the exact mode's eigendecompositions and null
+   models) and write it with its completion marker, merge the chunks into
    ``PREFIX.<phenotype>.sumstats.tsv.gz`` and ``PREFIX.nullmodel.tsv`` (``results``), remove
    the chunk directory and return a ``GwasSummary``.
+
+Threads (``GwasOptions.threads``): one pool of worker threads (``parallel.Workers``) serves
+the whole run, each thread calling single-threaded BLAS. Chunks are tested in parallel and
+written in order; the models of the next chromosomes are built while the current one's
+chunks are tested; the modes run their own passes over the genotypes on the same pool. Every
+task is a fixed piece of work and sums over tasks are added in task order, so the outputs are
+the same bytes for any number of threads.
 
 What differs between the modes is a ``GwasMode`` (``engine.ExactMode``,
 ``scalable.engine.ScalableMode``). Bad input raises ``InputError``; a chunk directory the run
@@ -26,6 +34,7 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
+from typing import Hashable
 
 import numpy as np
 import pandas as pd
@@ -35,6 +44,7 @@ from ..outputs import file_stem, refuse_to_overwrite
 from ..runlog import NullLog, RunLog
 from .chunks import ChunkStore, file_signature
 from .inputs import GwasInputs, prepare_inputs
+from .parallel import Workers, single_threaded_blas
 from .results import CHUNK_LAYOUT, merge_results
 
 __all__ = ["GwasOptions", "GwasSummary", "GwasMode", "GwasRun", "run_mode", "open_run",
@@ -107,6 +117,7 @@ class GwasRun:
         chunks: ``selected`` in chunks of at most ``block_size`` variants, one chromosome each.
         timings: seconds per step, in the order the steps ran.
         t_start: ``time.perf_counter()`` when the run started.
+        workers: the run's worker threads (set by ``scan_run`` for ``GwasMode.fit``).
     """
 
     options: GwasOptions
@@ -117,6 +128,7 @@ class GwasRun:
     chunks: list[np.ndarray]
     timings: dict[str, float]
     t_start: float
+    workers: Workers | None = None
 
     def tested_chromosomes(self) -> list[int]:
         """Chromosome codes of the tested variants, ascending."""
@@ -163,12 +175,33 @@ class GwasMode(ABC):
     @abstractmethod
     def fit(self, run: GwasRun, store: ChunkStore, done: set[int]) -> None:
         """Fit what the scan needs (``done``: chunks finished by an interrupted run), adding its
-        timings to ``run.timings``; under the BLAS thread limit."""
+        timings to ``run.timings``; with single-threaded BLAS, on ``run.workers``."""
+
+    def model_key(self, chromosome: int) -> Hashable:
+        """Which model tests the chunks of ``chromosome`` (chunks with equal keys share one
+        ``build_model``); default: one model for all."""
+        return None
+
+    def build_model(self, key: Hashable) -> object:
+        """Build the model of ``key`` (on a worker thread, beside other builds and chunk
+        tests: it must not change the mode's state)."""
+        return None
+
+    def models_ahead(self, threads: int) -> int:
+        """Models built ahead of the one in use (memory: each is held until its chunks are
+        tested); default ``threads - 1``."""
+        return threads - 1
+
+    def use_model(self, key: Hashable, model: object) -> None:
+        """Before the first chunk of ``key`` is tested, in scan order, in the driver's thread
+        (e.g. write the model's null-model table)."""
 
     @abstractmethod
-    def scan_chunk(self, variants: np.ndarray, *, chromosome: int) -> dict[str, np.ndarray]:
+    def scan_chunk(self, variants: np.ndarray, *, chromosome: int,
+                   model: object) -> dict[str, np.ndarray]:
         """Read and test the variants ``variants`` (indices, one chromosome) against every
-        phenotype: the arrays of ``results.pack_chunk``."""
+        phenotype with ``model`` (``build_model``): the arrays of ``results.pack_chunk``. Runs
+        on a worker thread, beside other chunks: it must not change the mode's state."""
 
     def close_scan(self) -> None:
         """After the last chunk: log what the scan cost beyond its total."""
@@ -282,8 +315,6 @@ def scan_run(run: GwasRun, mode: GwasMode, *,
         fail_after_chunks: testing hook: raise RuntimeError after writing this many chunks
             (simulates an interruption; the chunk directory is kept for resuming).
     """
-    from threadpoolctl import threadpool_limits
-
     o, inp, log, timings = run.options, run.inputs, run.log, run.timings
     names = [n for g in run.inputs.groups for n in g.names]
     paths = output_paths(o.out, names)
@@ -299,7 +330,8 @@ def scan_run(run: GwasRun, mode: GwasMode, *,
         refuse_to_overwrite(outputs, overwrite=o.overwrite)
     resumed = store.open(signature, overwrite=o.overwrite)
     try:
-        with threadpool_limits(limits=o.threads):
+        with single_threaded_blas(), Workers(o.threads) as workers:
+            run.workers = workers
             done = store.done_set(len(run.chunks))
             if resumed:
                 log.info(f"resuming {store.dir}: {len(done)} of {len(run.chunks)} chunks "
@@ -309,13 +341,15 @@ def scan_run(run: GwasRun, mode: GwasMode, *,
             _scan(store, run, mode, done, fail_after_chunks)
             mode.close_scan()
             timings[mode.scan_timing] = time.perf_counter() - t
-        t = time.perf_counter()
-        lam, n_tested, qc_removed = merge_results(
-            store=store, n_chunks=len(run.chunks), groups=inp.groups, names=names, paths=paths,
-            variants=inp.source.variants, has_info=inp.source.has_info, null_path=null_path,
-            null_labels=labels or [], n_rows_max=len(run.selected))
-        mode.finish()
-        timings["merge"] = time.perf_counter() - t
+            t = time.perf_counter()
+            lam, n_tested, qc_removed = merge_results(
+                store=store, n_chunks=len(run.chunks), groups=inp.groups, names=names,
+                paths=paths, variants=inp.source.variants, has_info=inp.source.has_info,
+                null_path=null_path, null_labels=labels or [], n_rows_max=len(run.selected),
+                workers=workers)
+            mode.finish()
+            timings["merge"] = time.perf_counter() - t
+            run.workers = None
     except InputError:
         if store.created:
             store.remove()
@@ -344,21 +378,42 @@ def run_mode(mode: GwasMode, options: GwasOptions, *, log: RunLog | None = None,
 
 def _scan(store: ChunkStore, run: GwasRun, mode: GwasMode, done: set[int],
           fail_after_chunks: int | None) -> None:
-    """Test every unfinished chunk; write each with its completion marker."""
+    """Test every unfinished chunk on the run's workers and write each, in order, with its
+    completion marker. The chunks of one model key (``GwasMode.model_key``) are tested once
+    its model is built; the models of the next keys (``GwasMode.models_ahead``) are built
+    meanwhile on the same workers."""
     from tqdm import tqdm
 
+    workers = run.workers or Workers(1)
+    todo = [(i, idx, int(run.chromosome[idx[0]])) for i, idx in enumerate(run.chunks)
+            if i not in done]
+    keys = list(dict.fromkeys(mode.model_key(c) for _, _, c in todo))
+    ahead = max(0, min(mode.models_ahead(workers.threads), len(keys) - 1))
+    builds: dict[Hashable, object] = {}
     written = 0
     bar = tqdm(total=len(run.chunks), initial=len(done), unit="block", desc=mode.progress_label,
                disable=not run.options.progress, file=sys.stderr, leave=False)
     try:
-        for i, idx in enumerate(run.chunks):
-            if i in done:
-                continue
-            arrays = mode.scan_chunk(idx, chromosome=int(run.chromosome[idx[0]]))
-            store.write_chunk(i, arrays)
-            bar.update(1)
-            written += 1
-            if fail_after_chunks is not None and written >= fail_after_chunks:
-                raise RuntimeError(f"injected failure after {written} chunks")
+        for k, key in enumerate(keys):
+            for nxt in keys[k:k + 1 + ahead]:
+                if nxt not in builds:
+                    builds[nxt] = workers.submit(mode.build_model, nxt)
+            model = builds.pop(key).result()
+            mode.use_model(key, model)
+            mine = [(i, idx, c) for i, idx, c in todo if mode.model_key(c) == key]
+
+            def test(chunk: tuple[int, np.ndarray, int], model: object = model
+                     ) -> dict[str, np.ndarray]:
+                return mode.scan_chunk(chunk[1], chromosome=chunk[2], model=model)
+
+            for (i, _, _), arrays in zip(mine, workers.map(test, mine)):
+                store.write_chunk(i, arrays)
+                bar.update(1)
+                written += 1
+                if fail_after_chunks is not None and written >= fail_after_chunks:
+                    raise RuntimeError(f"injected failure after {written} chunks")
+            del model
     finally:
         bar.close()
+        for f in builds.values():
+            f.cancel()

@@ -11,6 +11,10 @@ inputs, chunks, resume, merge):
    the null model of every phenotype (``lmm.GroupSolver``: ``nullmodel``), whose fits go to
    ``PREFIX.nullmodel.tsv``; then per chunk the batched test of every variant against every
    phenotype (``association``). ``--linear``: no kernel, the OLS test.
+
+With ``--threads T`` the similarity's block products run as tiles on T threads, up to T
+chromosomes' kernels are decomposed at once (one thread each) and chunks are tested in
+parallel (``driver``); the outputs are the same bytes for any T.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .design import PhenotypeGroup
 from .driver import GwasMode, GwasOptions, GwasRun, GwasSummary, output_paths, run_mode
 from .kinship import KinshipAccumulator, LocoKinship
 from .lmm import GroupSolver, lambda_gc
+from .parallel import Workers
 from .qc import variant_qc
 from .results import pack_chunk
 
@@ -53,8 +58,9 @@ def run_gwas(options: GwasOptions, *, log: RunLog | None = None,
 
 class ExactMode(GwasMode):
     """The exact mode's ``GwasMode``: per group and left-out chromosome, the eigendecomposition
-    of the kernel and the null models (``GroupSolver``), built when the scan reaches the
-    chromosome; ``linear``: the OLS test of every group."""
+    of the kernel and the null models (``GroupSolver``), one model per chromosome built on a
+    worker thread while earlier chromosomes are tested; ``linear``: the OLS test of every
+    group."""
 
     def __init__(self, options: GwasOptions) -> None:
         self.options = options
@@ -79,8 +85,6 @@ class ExactMode(GwasMode):
         o, inp = self.options, run.inputs
         self.run, self.store = run, store
         self.kinships: list[LocoKinship] | None = None
-        self.solvers: list[GroupSolver] = []
-        self.label: str | None = None
         self.t_models = 0.0
         if not o.linear and len(done) < len(run.chunks):
             t = time.perf_counter()
@@ -90,31 +94,52 @@ class ExactMode(GwasMode):
                 store=store, groups=inp.groups,
                 source=inp.grm if inp.grm is not None else inp.source, rows=inp.grm_rows,
                 qc_thresholds=o.qc_thresholds() if inp.grm is None else None,
-                block_size=o.block_size, log=run.log)
+                block_size=o.block_size, log=run.log, workers=run.workers)
             run.timings["similarity"] = time.perf_counter() - t
 
-    def scan_chunk(self, variants: np.ndarray, *, chromosome: int) -> dict[str, np.ndarray]:
-        """Test one chunk; first build the solvers of its kernel when it changes."""
+    def model_key(self, chromosome: int) -> str:
+        """The kernel's label: the left-out chromosome, ``all`` (``--no-loco``) or ``ols``."""
+        o = self.options
+        return "ols" if o.linear else (str(chromosome) if o.loco else "all")
+
+    def build_model(self, key) -> tuple[list[GroupSolver], float]:
+        """Every group's solver for the kernel ``key`` (eigendecomposition and null models),
+        and the seconds it took."""
         o, inp = self.options, self.run.inputs
-        label = "ols" if o.linear else (str(chromosome) if o.loco else "all")
-        if label != self.label:
-            t = time.perf_counter()
-            self.solvers = [GroupSolver.build(
-                group=g, kinship=None if self.kinships is None else self.kinships[k],
-                leave_out=chromosome if o.loco else None, reml=o.reml, linear=o.linear)
-                for k, g in enumerate(inp.groups)]
-            self.t_models += time.perf_counter() - t
-            if not o.linear:
-                rows = [row for s in self.solvers for row in s.null_rows(label)]
-                with atomic_path(self.store.null_path(label)) as tmp:
-                    pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
-            self.label = label
+        t = time.perf_counter()
+        solvers = [GroupSolver.build(
+            group=g, kinship=None if self.kinships is None else self.kinships[k],
+            leave_out=int(key) if key not in ("ols", "all") else None, reml=o.reml,
+            linear=o.linear) for k, g in enumerate(inp.groups)]
+        return solvers, time.perf_counter() - t
+
+    def models_ahead(self, threads: int) -> int:
+        """Kernels decomposed ahead: ``threads - 1``, fewer where their eigendecompositions
+        (about ``4 x 8 N^2`` bytes each while it runs, ``8 N^2`` held) would take more than
+        half the machine's memory."""
+        n2 = sum(g.n ** 2 for g in self.run.inputs.groups)
+        return max(0, min(threads, _memory_bytes() // 2 // max(32 * n2, 1)) - 1)
+
+    def use_model(self, key, model) -> None:
+        """Write the kernel's null-model table (not for OLS)."""
+        solvers, seconds = model
+        self.t_models += seconds
+        if not self.options.linear:
+            rows = [row for s in solvers for row in s.null_rows(key)]
+            with atomic_path(self.store.null_path(key)) as tmp:
+                pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
+
+    def scan_chunk(self, variants: np.ndarray, *, chromosome: int,
+                   model: object) -> dict[str, np.ndarray]:
+        """Test one chunk with the solvers of its kernel."""
+        o, inp = self.options, self.run.inputs
+        solvers, _ = model
         block = inp.source.read(samples=inp.geno_rows, variants=variant_selection(variants))
         qc = variant_qc(dosages=block.dosages, info=block.info, **o.qc_thresholds())
         keep = qc.keep
         dk = block.dosages[:, keep]
         res = []
-        for s, g in zip(self.solvers, inp.groups):
+        for s, g in zip(solvers, inp.groups):
             r, af, n_ok = s.test(dk[g.rows])
             res.append((af, n_ok, r))
         return pack_chunk(variants=variants[keep], qc_fail=qc.fail, groups=res,
@@ -122,12 +147,24 @@ class ExactMode(GwasMode):
 
     def close_scan(self) -> None:
         self.run.timings["eigendecompositions and null models"] = self.t_models
-        self.run.log.info(f"eigendecompositions and null models: {self.t_models:.1f}s")
+        self.run.log.info(f"eigendecompositions and null models: {self.t_models:.1f}s "
+                          f"(summed over the threads that built them)")
+
+
+def _memory_bytes() -> int:
+    """Physical memory of the machine (bytes; 64 GiB where it cannot be read)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 64 << 30
 
 
 def loco_kinships(*, store: ChunkStore, groups: list[PhenotypeGroup], source, rows: np.ndarray,
                   qc_thresholds: dict | None, block_size: int,
-                  log: RunLog | None = None) -> list[LocoKinship]:
+                  log: RunLog | None = None, workers: Workers | None = None
+                  ) -> list[LocoKinship]:
     """Per group, the per-chromosome similarity products of every variant of ``source``
     (chromosomes contiguous), in one pass; saved in the chunk directory, and read from it when
     an interrupted run saved them.
@@ -138,6 +175,8 @@ def loco_kinships(*, store: ChunkStore, groups: list[PhenotypeGroup], source, ro
         source: the similarity genotypes; ``rows``: the analysed individuals' rows in it.
         qc_thresholds: ``qc.variant_qc`` keywords applied to each block, or None for no QC.
         block_size: variants per block.
+        workers: the threads that read the next block and compute the products of the
+            current one (tiles of ``Z Z'``: ``kinship.KinshipAccumulator``).
     Raises:
         InputError when no variant passes QC, or a group has no polymorphic variant.
     """
@@ -150,19 +189,24 @@ def loco_kinships(*, store: ChunkStore, groups: list[PhenotypeGroup], source, ro
             for k, g in enumerate(groups)]
     chrom_all = source.variants["chromosome"].to_numpy()
     variants = np.argsort(chrom_all, kind="stable")
-    offset = 0
     n_used = 0
+    workers = workers or Workers(1)
+
+    def read(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        block = source.read(samples=rows, variants=variant_selection(idx))
+        d = block.dosages
+        if qc_thresholds is not None:
+            keep = variant_qc(dosages=d, info=block.info, **qc_thresholds).keep
+            d, idx = d[:, keep], idx[keep]
+        return d, idx
+
+    blocks = [variants[a:a + block_size] for a in range(0, len(variants), block_size)]
     with log.step("genetic similarity (one pass over the genotypes)"):
-        for block in source.iter_blocks(samples=rows, variants=variants, block_size=block_size):
-            idx = variants[offset:offset + block.dosages.shape[1]]
-            offset += len(idx)
-            d = block.dosages
-            if qc_thresholds is not None:
-                keep = variant_qc(dosages=d, info=block.info, **qc_thresholds).keep
-                d, idx = d[:, keep], idx[keep]
+        # the next block is read while the current one's products run (window 2)
+        for d, idx in workers.map(read, blocks, window=2):
             n_used += len(idx)
             for acc, g in zip(accs, groups):
-                acc.add(d[g.rows], chromosomes=chrom_all[idx])
+                acc.add(d[g.rows], chromosomes=chrom_all[idx], workers=workers)
     if n_used == 0:
         raise InputError(f"{source.path}: no variant passed QC to build the genetic similarity; "
                          f"relax --maf/--geno/--hwe/--info")

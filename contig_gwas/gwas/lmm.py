@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .association import AssociationResult, GroupModel, associate_block, impute_block, \
-    prepare_group
 from ..genomic_control import lambda_gc  # noqa: F401 - re-exported; the one definition
+from .association import AssociationResult, GroupModel, associate_block, impute_block, prepare_group
 from .design import PhenotypeGroup
 from .kinship import LocoKinship
 from .nullmodel import NullModelFit, fit_null_model

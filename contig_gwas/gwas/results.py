@@ -10,6 +10,9 @@ output as one gzip member per batch of rows (members concatenate into one valid 
 the merge costs one pass whatever the number of phenotypes; the -log10 p values go to a
 float32 scratch file in the chunk directory for the genomic-control median. Memory: one batch
 of rows (``batch_rows x (5 + 3 P)`` values), whatever the numbers of variants and phenotypes.
+The phenotypes of a batch are formatted and compressed on the run's worker threads (pyarrow's
+writer and ISA-L release the GIL) and appended in order: the same bytes for any number of
+threads.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .association import AssociationResult
 from .chunks import ChunkStore
 from .design import PhenotypeGroup
 from .lmm import lambda_gc
+from .parallel import Workers
 from .qc import QC_REASONS
 
 __all__ = ["merge_results", "pack_chunk", "CHUNK_LAYOUT"]
@@ -57,7 +61,8 @@ def pack_chunk(*, variants: np.ndarray, qc_fail: dict[str, np.ndarray], info: np
 def merge_results(*, store: ChunkStore, n_chunks: int, groups: list[PhenotypeGroup],
                   names: list[str], paths: dict[str, str], variants: pd.DataFrame,
                   has_info: bool, null_path: str | None, null_labels: list[str],
-                  n_rows_max: int, batch_rows: int = 200_000
+                  n_rows_max: int, batch_rows: int = 200_000,
+                  workers: Workers | None = None
                   ) -> tuple[dict[str, float], int, dict[str, int]]:
     """Write ``paths[name]`` for every phenotype and the null-model table.
 
@@ -66,6 +71,7 @@ def merge_results(*, store: ChunkStore, n_chunks: int, groups: list[PhenotypeGro
     Args:
         n_rows_max: an upper bound on the number of tested variants (the variants selected).
         batch_rows: rows formatted and compressed at once.
+        workers: the threads that format and compress the phenotypes (None: this thread).
     Returns:
         lambda GC per phenotype, number of variants tested, variants removed per QC reason.
     """
@@ -102,16 +108,19 @@ def merge_results(*, store: ChunkStore, n_chunks: int, groups: list[PhenotypeGro
             per_group = [{"effect_allele_frequency": arrow_column(z["af"][:, k]),
                           "n": arrow_column(z["n"][:, k])} for k in range(z["af"].shape[1])]
             info = arrow_column(z["info"]) if has_info else None
-            for j, name in enumerate(names):
-                k = group_of[j]
+
+            def member(j: int) -> bytes:
                 nlp = z["nlp"][:, j]
                 cols = dict(base)
-                cols.update(per_group[k])
+                cols.update(per_group[group_of[j]])
                 cols.update({"beta": z["beta"][:, j], "standard_error": z["se"][:, j],
                              "p_value": np.power(10.0, -nlp), "neg_log10_p_value": nlp})
                 if has_info:
                     cols["info"] = info
-                outs.append(name, gzip_member(format_rows(cols, header=False)))
+                return gzip_member(format_rows(cols, header=False))
+
+            for name, data in zip(names, (workers or Workers(1)).map(member, range(p))):
+                outs.append(name, data)
             pending, pending_rows = [], 0
 
         for i in range(n_chunks):

@@ -1,11 +1,13 @@
 """Genotype blocks as the scalable mode reads them: int8 hard calls from sources that hold only
 hard calls (PLINK .bed, PGEN without dosages), dosages otherwise; QC on either; the rows of a
 phenotype group; and step 1's one pass over the model variants into 8-bit codes per group
-(``model_genotypes``)."""
+(``model_genotypes``), whose codes step 2 reads back as hard calls when it tests the same file
+(``SavedCalls``: each variant is read from the file once)."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -14,25 +16,31 @@ from ...errors import InputError
 from ...io.genotypes import variant_selection
 from ...runlog import RunLog
 from ..design import PhenotypeGroup
-from ..qc import VariantQC, calls_qc, variant_qc
-from .codes import Step1Genotypes, default_block, encode_block, encode_calls
+from ..parallel import Workers
+from ..qc import QC_REASONS, VariantQC, calls_qc, variant_qc
+from .codes import CODE_SCALE, Step1Genotypes, default_block, encode_block, encode_calls
 
-__all__ = ["read_blocks", "group_subsets", "take_rows", "block_qc", "model_genotypes"]
+__all__ = ["read_block", "read_blocks", "group_subsets", "take_rows", "block_qc",
+           "model_genotypes", "SavedCalls", "calls_from_codes"]
+
+
+def read_block(src, rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray | None, object]:
+    """``(calls, block)`` of the variants ``idx``: int8 hard calls (``calls``, and ``block``
+    None) from sources that have only them (``src.hard_calls``), else ``calls`` None and a
+    dosage ``GenotypeBlock``. Thread-safe (PLINK and BGEN readers read in parallel; the PGEN
+    reader one block at a time)."""
+    sel = variant_selection(idx)
+    if src.hard_calls:
+        return src.read_calls(samples=rows, variants=sel), None
+    return None, src.read(samples=rows, variants=sel)
 
 
 def read_blocks(src, rows: np.ndarray, variants: np.ndarray,
                 block_size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None, object]]:
-    """``(indices, calls, block)`` per block of ``variants``: int8 hard calls (``calls``, and
-    ``block`` None) from sources that have only them (``src.hard_calls``), else ``calls`` None
-    and a dosage ``GenotypeBlock``."""
-    hard = src.hard_calls
+    """``(indices, calls, block)`` per block of ``variants`` (``read_block``)."""
     for a in range(0, len(variants), block_size):
         idx = variants[a:a + block_size]
-        sel = variant_selection(idx)
-        if hard:
-            yield idx, src.read_calls(samples=rows, variants=sel), None
-        else:
-            yield idx, None, src.read(samples=rows, variants=sel)
+        yield (idx,) + read_block(src, rows, idx)
 
 
 def group_subsets(groups: list[PhenotypeGroup], n: int) -> list[np.ndarray | None]:
@@ -62,7 +70,9 @@ def block_qc(calls: np.ndarray | None, block, thresholds: dict) -> VariantQC:
 
 def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
                     qc_thresholds: dict | None, block_size: int, max_variants: int | None,
-                    progress: bool, log: RunLog) -> list[Step1Genotypes]:
+                    progress: bool, log: RunLog, workers: Workers | None = None,
+                    keep_calls: bool = False
+                    ) -> tuple[list[Step1Genotypes], SavedCalls | None]:
     """One pass over the model variants into 8-bit codes, per group.
 
     Args:
@@ -72,6 +82,12 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
         groups: phenotype groups (their ``rows`` index ``rows``).
         qc_thresholds: ``qc.variant_qc`` keywords, or None for no QC (``--grm-bfile``).
         max_variants: thin the variants evenly to at most this many (None or 0: all).
+        workers: the threads that read, check and encode the blocks (one block per task; the
+            codes are placed in file order, so they do not depend on the number of threads).
+        keep_calls: also return the ``SavedCalls`` through which step 2 reads the codes back
+            as hard calls (None where it cannot: dosages, thinned variants, no QC).
+    Returns:
+        the codes of every group, and the ``SavedCalls`` (or None).
     Raises:
         InputError when no polymorphic variant is left.
     """
@@ -79,33 +95,55 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
 
     chrom = src.variants["chromosome"].to_numpy()
     variants = np.argsort(chrom, kind="stable")
-    if max_variants and len(variants) > max_variants:
+    thinned = bool(max_variants and len(variants) > max_variants)
+    if thinned:
         pick = np.unique(np.linspace(0, len(variants) - 1, max_variants)
                          .round().astype(np.int64))
         variants = variants[pick]
         log.info(f"step 1: model variants thinned evenly to {len(variants)}")
+    keep_calls = keep_calls and src.hard_calls and not thinned and qc_thresholds is not None
     m = len(variants)
     buf = [dict(codes=np.empty((g.n, m), np.uint8, order="F"), a=np.empty(m, np.float32),
-                b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64))
+                b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64),
+                odd={})
            for g in groups]
-    n_used = 0
+    reason = np.full(len(src.variants), -1, np.int8)
+    column = np.full(len(src.variants), -1, np.int64)
     subsets = group_subsets(groups, len(rows))
-    blocks = tqdm(read_blocks(src, rows, variants, block_size),
-                  total=-(-m // block_size), desc="step 1: model genotypes", unit="block",
-                  disable=not progress, file=sys.stderr, leave=False)
-    for idx, calls, block in blocks:
+
+    def task(idx: np.ndarray):
+        calls, block = read_block(src, rows, idx)
         d = calls if calls is not None else block.dosages
+        fail = None
         if qc_thresholds is not None:
-            keep = block_qc(calls, block, qc_thresholds).keep
-            if not keep.all():
-                d, idx = d[:, keep], idx[keep]
-        w = len(idx)
+            qc = block_qc(calls, block, qc_thresholds)
+            fail = qc.fail
+            if not qc.keep.all():
+                d, idx = d[:, qc.keep], idx[qc.keep]
         encode = encode_calls if calls is not None else encode_block
-        for sub, bf in zip(subsets, buf):
-            sl = slice(n_used, n_used + w)
-            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = encode(
-                take_rows(d, sub))
+        coded = []
+        for sub in subsets:
+            dg = take_rows(d, sub)
+            out = encode(dg)
+            coded.append(out + (_odd_columns(dg, out[0]) if keep_calls else {},))
+        return idx, fail, coded
+
+    n_used = 0
+    blocks = [variants[a:a + block_size] for a in range(0, m, block_size)]
+    results = tqdm((workers or Workers(1)).map(task, blocks), total=len(blocks),
+                   desc="step 1: model genotypes", unit="block", disable=not progress,
+                   file=sys.stderr, leave=False)
+    for (idx, fail, coded), asked in zip(results, blocks):
+        if fail is not None:
+            for r, name in enumerate(QC_REASONS):
+                reason[asked[fail[name]]] = r
+        w = len(idx)
+        sl = slice(n_used, n_used + w)
+        column[idx] = np.arange(n_used, n_used + w)
+        for bf, (codes, a, b, ss, odd) in zip(buf, coded):
+            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = codes, a, b, ss
             bf["chrom"][sl] = chrom[idx]
+            bf["odd"].update({n_used + j: c for j, c in odd.items()})
         n_used += w
     out = [Step1Genotypes(codes=bf["codes"][:, :n_used], a=bf["a"][:n_used],
                           b=bf["b"][:n_used], ss=bf["ss"][:n_used],
@@ -117,4 +155,68 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
     log.info(f"step 1: {n_used} model variants over {len(out[0].chromosomes())} chromosomes "
              f"(standardised, mean-imputed, FaST-LMM similarity), {out[0].codes.nbytes / 2**20:.0f}"
              f" MiB of 8-bit codes per group")
-    return out
+    saved = SavedCalls(column=column, reason=reason, genotypes=out,
+                       odd=[bf["odd"] for bf in buf]) if keep_calls else None
+    return out, saved
+
+
+#: hard call of each 8-bit code (0, 127, 254 -> 0, 1, 2), -127 (missing) for any other code
+_CALL_OF_CODE = np.full(256, -127, np.int8)
+_CALL_OF_CODE[[0, int(CODE_SCALE), 2 * int(CODE_SCALE)]] = [0, 1, 2]
+
+
+def _odd_columns(calls: np.ndarray, codes: np.ndarray) -> dict[int, np.ndarray]:
+    """The calls of the variants whose missing calls the codes cannot show: those whose mean
+    (the code a missing call gets) rounds to the code of a call (within 1/254 of 0, 1 or 2).
+    Column index in the block -> int8 calls."""
+    miss = calls < 0
+    first = np.argmax(miss, axis=0)                      # a missing call's row, where any
+    fill = codes[first, np.arange(codes.shape[1])]
+    odd = miss[first, np.arange(codes.shape[1])] & (_CALL_OF_CODE[fill] >= 0)
+    return {int(j): np.array(calls[:, j]) for j in np.flatnonzero(odd)}
+
+
+def calls_from_codes(codes: np.ndarray) -> np.ndarray:
+    """The int8 hard calls (-127 where missing) of hard-call codes (``encode_calls``), shape
+    and memory order of ``codes``; exact except for the columns ``SavedCalls`` keeps aside."""
+    return _CALL_OF_CODE[codes]
+
+
+@dataclass
+class SavedCalls:
+    """Step 1's codes of the test genotypes, read back by step 2 as the hard calls they encode
+    (hard-call sources only: a code is ``127 x`` the call, a missing call the code of the
+    variant's mean). Bitwise the calls the file holds, so step 2's results equal those of
+    reading the file again.
+
+    Attributes:
+        column: column of the codes of every variant of the source, -1 where QC removed it,
+            shape (M,).
+        reason: the first QC reason (index into ``qc.QC_REASONS``) of every variant, -1 kept.
+        genotypes: the codes of every group.
+        odd: per group, the calls of the variants whose missing calls have a call's code
+            (column -> int8 calls); a few of the variants with missing calls at most.
+    """
+
+    column: np.ndarray
+    reason: np.ndarray
+    genotypes: list[Step1Genotypes]
+    odd: list[dict[int, np.ndarray]]
+
+    def qc(self, variants: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(keep, fail)`` of ``variants`` as ``block_qc`` decided them in step 1."""
+        r = self.reason[variants]
+        return r < 0, {name: r == k for k, name in enumerate(QC_REASONS)}
+
+    def calls(self, variants: np.ndarray, group: int) -> np.ndarray:
+        """The int8 calls of group ``group``'s individuals at ``variants`` (kept by QC), shape
+        (N_g, B), column-major, as ``take_rows(read_block(...)[0], subset)`` gives them."""
+        cols = self.column[variants]
+        g = self.genotypes[group]
+        contiguous = len(cols) and cols[-1] - cols[0] == len(cols) - 1
+        block = g.codes[:, cols[0]:cols[-1] + 1] if contiguous else g.codes[:, cols]
+        calls = calls_from_codes(block)
+        for j, c in enumerate(cols.tolist()):
+            if c in self.odd[group]:
+                calls[:, j] = self.odd[group][c]
+        return calls

@@ -13,13 +13,25 @@ behaviour and chunked resumable output are the exact mode's:
    run resumes without refitting);
 3. step 2 (``step2``): one streaming pass over the test genotypes in chunks
    (``ScalableMode.scan_chunk``), each written with its completion marker by the driver, then
-   merged into ``PREFIX.<phenotype>.sumstats.tsv.gz`` and ``PREFIX.nullmodel.tsv``.
+   merged into ``PREFIX.<phenotype>.sumstats.tsv.gz`` and ``PREFIX.nullmodel.tsv``. Where
+   step 1 coded the test genotypes themselves (no ``--grm-bfile``, no thinning) from hard calls
+   (PLINK .bed, PGEN without dosages), step 2 reads those codes back as the calls they are
+   (``blocks.SavedCalls``) instead of reading the file a second time: the same results, bit
+   for bit. Dosages (BGEN, PGEN with dosages) are read again: the codes round a dosage to
+   1/127, which the test must not do (BGEN 8-bit dosages are multiples of 1/255), and keeping
+   the exact dosages would take two to four times the codes' memory.
+
+Threads: step 1's passes over the codes, the reading and coding of its model genotypes, and
+the chunks of step 2 run on the driver's worker threads (``parallel.Workers``); the results
+are the same bits for any number of threads.
 
 Peak memory (bytes): ``N M1`` (model codes) ``+ 8 N (9 C P + 4 (P + n_probes + n_cal) + 10 P)``
 (Krylov vectors and kept Lanczos vectors, and the step-1 solutions kept for step 2)
-``+ 10 N B`` (one test block) per phenotype group, plus about 200 MiB of interpreter and
-libraries, for N individuals, M1 model variants, C chromosomes, P phenotypes, B variants per
-block (``bench/gwas_scalable.py`` prints it beside the measured peak).
+``+ 4 N k (T + 1)`` (one float32 sum per step-1 task in flight, ``k`` the widest pass:
+``C P`` or ``P + n_probes + n_cal``, T threads) ``+ 10 N B (T + 1)`` (one test block per
+chunk in flight) per phenotype group, plus about 200 MiB of interpreter and libraries, for N
+individuals, M1 model variants, C chromosomes, P phenotypes, B variants per block
+(``bench/gwas_scalable.py`` prints it beside the measured peak).
 """
 
 from __future__ import annotations
@@ -39,11 +51,12 @@ from ..chunks import ChunkStore
 from ..design import PhenotypeGroup
 from ..driver import GwasMode, GwasOptions, GwasRun, GwasSummary, open_run, scan_run
 from ..engine import run_gwas
+from ..parallel import Workers, single_threaded_blas
 from ..qc import QC_REASONS
 from ..results import pack_chunk
-from .blocks import block_qc, group_subsets, model_genotypes, read_blocks, take_rows
-from .step1_file import load_step1, save_step1
+from .blocks import SavedCalls, block_qc, group_subsets, model_genotypes, read_block, take_rows
 from .step1 import Step1Fit, Step1Settings, fit_step1
+from .step1_file import load_step1, save_step1
 from .step2 import test_block
 
 __all__ = ["run_gwas_scalable", "ScalableMode", "STATISTIC", "AUTO_MIN_INDIVIDUALS",
@@ -52,12 +65,15 @@ __all__ = ["run_gwas_scalable", "ScalableMode", "STATISTIC", "AUTO_MIN_INDIVIDUA
 
 
 def peak_memory_bytes(*, n: int, m_model: int, chromosomes: int, phenotypes: int,
-                      block_size: int, n_probes: int = 20, n_calibration: int = 30) -> int:
+                      block_size: int, n_probes: int = 20, n_calibration: int = 30,
+                      threads: int = 1) -> int:
     """The module docstring's peak-memory formula for one phenotype group."""
+    k = max(chromosomes * phenotypes, phenotypes + n_probes + n_calibration)
     return int(n * m_model + 8 * n * (9 * chromosomes * phenotypes
                                       + 4 * (phenotypes + n_probes + n_calibration)
                                       + 10 * phenotypes)
-               + 10 * n * block_size + 200 * 2 ** 20)
+               + 4 * n * k * (threads + 1) + 10 * n * block_size * (threads + 1)
+               + 200 * 2 ** 20)
 
 
 def choose_mode(*, n_individuals: int) -> str:
@@ -123,6 +139,7 @@ class ScalableMode(GwasMode):
         self.signature = {"mode": "scalable", "settings": asdict(settings)}
         self.extra_inputs: dict[str, str | None] = {"step1_in": step1_in}
         self.extra_outputs = [step1_out] if step1_out else []
+        self.saved: SavedCalls | None = None
 
     def check(self, log: RunLog) -> None:
         if not self.options.reml:
@@ -157,7 +174,7 @@ class ScalableMode(GwasMode):
             fits = self._load(str(self.cached))
             log.info("step 1: reused from the interrupted run")
         else:
-            fits = self._fit(run)
+            fits = self._fit(run, keep_calls=True)
             self._save(str(self.cached), fits)
         run.timings["step 1"] = time.perf_counter() - t
         if o.loco:
@@ -173,10 +190,19 @@ class ScalableMode(GwasMode):
         self.fits = fits
         self.subsets = group_subsets(inp.groups, len(inp.geno_rows))
 
-    def scan_chunk(self, variants: np.ndarray, *, chromosome: int) -> dict[str, np.ndarray]:
-        """Step 2 of one chunk: every variant against every phenotype of every group."""
-        inp = self.run.inputs
-        _, calls, block = next(read_blocks(inp.source, inp.geno_rows, variants, len(variants)))
+    def scan_chunk(self, variants: np.ndarray, *, chromosome: int,
+                   model: object = None) -> dict[str, np.ndarray]:
+        """Step 2 of one chunk: every variant against every phenotype of every group (the
+        calls from step 1's codes where it kept them, ``SavedCalls``)."""
+        inp, saved = self.run.inputs, self.saved
+        if saved is not None:
+            keep, fail = saved.qc(variants)
+            res = []
+            for k, (f, Q) in enumerate(zip(self.fits, self.Qs)):
+                G, af, n_ok = impute_calls(saved.calls(variants[keep], k))
+                res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=chromosome)))
+            return pack_chunk(variants=variants[keep], qc_fail=fail, groups=res, info=None)
+        calls, block = read_block(inp.source, inp.geno_rows, variants)
         qc = block_qc(calls, block, self.options.qc_thresholds())
         keep = qc.keep
         dk = calls if calls is not None else block.dosages
@@ -190,6 +216,10 @@ class ScalableMode(GwasMode):
         info = None if block is None or block.info is None else np.asarray(block.info)[keep]
         return pack_chunk(variants=variants[keep], qc_fail=qc.fail, groups=res, info=info)
 
+    def close_scan(self) -> None:
+        """Release step 1's codes."""
+        self.saved = None
+
     def finish(self) -> None:
         """Copy step 1 to ``step1_out``."""
         if self.step1_out:
@@ -202,13 +232,13 @@ class ScalableMode(GwasMode):
     def fit_only(self, run: GwasRun) -> GwasSummary:
         """``--step1-only``: fit step 1 of every group and save it to ``step1_out`` (written
         atomically); test no variant."""
-        from threadpoolctl import threadpool_limits
-
         o = self.options
         refuse_to_overwrite([self.step1_out], overwrite=o.overwrite)
-        with threadpool_limits(limits=o.threads):
+        with single_threaded_blas(), Workers(o.threads) as workers:
+            run.workers = workers
             t = time.perf_counter()
             self._save(self.step1_out, self._fit(run))
+            run.workers = None
         run.log.info(f"step 1 saved to {self.step1_out}; no variant tested (--step1-only)")
         run.timings["step 1"] = time.perf_counter() - t
         run.timings["total"] = time.perf_counter() - run.t_start
@@ -217,20 +247,26 @@ class ScalableMode(GwasMode):
                            n_individuals=run.inputs.n_counts, resumed_chunks=0,
                            timings=run.timings)
 
-    def _fit(self, run: GwasRun) -> list[Step1Fit]:
-        """Step 1 of every group, logged per phenotype."""
+    def _fit(self, run: GwasRun, keep_calls: bool = False) -> list[Step1Fit]:
+        """Step 1 of every group, logged per phenotype; with ``keep_calls``, keep the codes
+        for step 2 where it can read them back (``blocks.SavedCalls``)."""
         o, s, inp, log = self.options, self.settings, run.inputs, run.log
         with log.step("step 1: model genotypes (one pass)"):
-            genos = model_genotypes(
+            genos, saved = model_genotypes(
                 src=inp.grm if inp.grm is not None else inp.source, rows=inp.grm_rows,
                 groups=inp.groups, qc_thresholds=None if inp.grm is not None else
                 o.qc_thresholds(), block_size=o.block_size, max_variants=s.max_model_variants,
-                progress=o.progress, log=log)
+                progress=o.progress, log=log, workers=run.workers,
+                keep_calls=keep_calls and not self.step1_only)
+        if saved is not None:
+            self.saved = saved
+            log.info("step 2: reads the test genotypes from step 1's codes (hard calls, read "
+                     "once)")
         fits = []
         for k, (g, geno) in enumerate(zip(inp.groups, genos)):
             with log.step(f"step 1: group {k} ({len(g.names)} phenotypes)"):
                 f = fit_step1(genotypes=geno, X=g.X, Y=g.Y, names=g.names, loco=o.loco,
-                              settings=s, progress=o.progress)
+                              settings=s, progress=o.progress, workers=run.workers)
             for j, name in enumerate(g.names):
                 vc = "per left-out chromosome" if len(f.vc_loco) > 1 else "all model variants"
                 log.info(f"step 1 {name}: h2 {_span(f.h2[:, j])} ({vc}), "

@@ -48,6 +48,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ...defaults import SCALABLE_GRID_POINTS, SCALABLE_H2_BOUNDS, log_delta_bounds
+from ..parallel import Workers
 from .codes import Step1Genotypes
 from .krylov import batched_cg, batched_lanczos
 
@@ -178,7 +179,8 @@ def _reml(quad, i_y: int, probes: range, *, n_eff: int, trace_a: float,
 
 
 def _loco_start(genotypes: Step1Genotypes, ty: np.ndarray, u: np.ndarray, delta: np.ndarray,
-                loco_codes: np.ndarray, proj) -> tuple[np.ndarray, np.ndarray]:
+                loco_codes: np.ndarray, proj, workers: Workers | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Starting solutions of the LOCO solves (shared variance components): the genome-wide
     solution ``u ~ (A + delta)^-1 ty`` of every phenotype (from the REML Lanczos vectors) and,
     from one pass giving every chromosome's share ``T_c = Z_c Z_c' u``, the exact residuals of
@@ -186,7 +188,7 @@ def _loco_start(genotypes: Step1Genotypes, ty: np.ndarray, u: np.ndarray, delta:
     chromosome of many changes the solution little, so conjugate gradients from ``u`` stop
     after a few iterations where ``C P`` solves from zero need the full count."""
     p = ty.shape[1]
-    T = genotypes.chromosome_times(u)                                  # (C, N, P)
+    T = genotypes.chromosome_times(u, workers=workers)                 # (C, N, P)
     total = T.sum(axis=0)
     order = {ch: i for i, ch in enumerate(genotypes.chromosomes())}
     x0 = np.tile(u, (1, len(loco_codes)))
@@ -199,7 +201,7 @@ def _loco_start(genotypes: Step1Genotypes, ty: np.ndarray, u: np.ndarray, delta:
 
 def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names: list[str],
               loco: bool = True, settings: Step1Settings | None = None,
-              progress: bool = False) -> Step1Fit:
+              progress: bool = False, workers: Workers | None = None) -> Step1Fit:
     """Fit step 1 for one group.
 
     Args:
@@ -209,6 +211,8 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
         names: phenotype names, length P.
         loco: one solve per left-out chromosome (else one solve with all variants).
         settings: numerical settings.
+        workers: the threads of the passes over the codes (None: this thread); the result is
+            the same bits for any number of threads (``Step1Genotypes.kinship_times``).
     Returns:
         Step1Fit.
     """
@@ -251,12 +255,13 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
                              proj(Zc.astype(np.float64))])
     col_loco = np.r_[np.repeat(vc_codes, width), cal_loco]
     # tr(Q' K_{-c} Q) = s_c sum_{j not on c} |Z_j' Q|^2 (half a pass)
-    zq = (genotypes.cross(Q) ** 2).sum(axis=1)
+    zq = (genotypes.cross(Q, workers=workers) ** 2).sum(axis=1)
     trace_a = np.array([n - genotypes.scale(int(c)) * float(zq[genotypes.chromosome != c].sum())
                         for c in vc_codes])
     ref = (1 - s.h2_bounds[1]) / s.h2_bounds[1]
     warm = s.warm_start and loco and len(loco_codes) > 1 and r_vc == 1
-    quad = batched_lanczos(lambda R, cols: proj(genotypes.kinship_times(R, loco=col_loco[cols])),
+    quad = batched_lanczos(lambda R, cols: proj(genotypes.kinship_times(
+                               R, loco=col_loco[cols], workers=workers)),
                            start, max_iter=s.max_iter, ref_delta=ref,
                            tol=np.r_[np.tile(np.r_[np.full(p, s.lanczos_tol),
                                                    np.full(s.n_probes, s.lanczos_tol_aux)], r_vc),
@@ -293,8 +298,9 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
     if warm:
         u = proj(np.column_stack([quad.solve(j, float(delta[0, j])) if j in quad.basis
                                   else np.zeros(n) for j in range(p)]))
-        x0, r0 = _loco_start(genotypes, ty, u, delta[0], loco_codes, proj)
-    cg = batched_cg(lambda R, cols: proj(genotypes.kinship_times(R, loco=cg_loco[cols])), rhs,
+        x0, r0 = _loco_start(genotypes, ty, u, delta[0], loco_codes, proj, workers)
+    cg = batched_cg(lambda R, cols: proj(genotypes.kinship_times(R, loco=cg_loco[cols],
+                                                                 workers=workers)), rhs,
                     delta=cg_delta, tol=s.cg_tol, max_iter=s.max_iter, x0=x0, r0=r0,
                     progress=progress, desc="step 1: LOCO solves (CG)")
     U = proj(cg.x).reshape(n, c, p).transpose(1, 0, 2).copy()          # (C, N, P)
