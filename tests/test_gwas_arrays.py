@@ -19,7 +19,7 @@ from tolerances import (
 from contig_gwas.gwas.association import associate_block, impute_block, prepare_group
 from contig_gwas.gwas.kinship import KinshipAccumulator, standardised_kinship
 from contig_gwas.gwas.lmm import lambda_gc
-from contig_gwas.gwas.nullmodel import fit_null_model, reml_loglik
+from contig_gwas.gwas.nullmodel import fit_null_model, lmm_loglik
 from contig_gwas.gwas.qc import hwe_exact_p, variant_qc
 
 
@@ -103,7 +103,7 @@ def test_reml_loglik_equals_fastlmm_nll():
         return 2 * reml_loglik_roundoff(S=S, UtX=UtX, Uty=Uty, delta=delta) + 2 * eig
 
     for h2 in (0.1, 0.5, 0.9):
-        ours = reml_loglik(np.log((1 - h2) / h2), S=S, UtX=UtX, Uty=Uty)
+        ours = lmm_loglik(np.log((1 - h2) / h2), S=S, UtX=UtX, Uty=Uty)
         tol = ll_tol((1 - h2) / h2)
         assert ours == pytest.approx(-float(lmm.nLLeval(h2=h2)["nLL"][0]), abs=tol)
     fit = fit_null_model(S=S, UtX=UtX, Uty=Uty, phenotype="y")
@@ -123,7 +123,7 @@ def test_ml_fit_maximises_ml_likelihood():
     S, U = np.linalg.eigh(K)
     fit = fit_null_model(S=S, UtX=U.T @ X, Uty=U.T @ y, reml=False)
     grid = np.linspace(-5, 5, 201)
-    lls = [reml_loglik(x, S=S, UtX=U.T @ X, Uty=U.T @ y, reml=False) for x in grid]
+    lls = [lmm_loglik(x, S=S, UtX=U.T @ X, Uty=U.T @ y, reml=False) for x in grid]
     # each computed value within eps of the exact one, and the fit within 2 eps of the exact
     # maximum (tolerances.reml_h2_resolution): 4 eps
     eps = reml_loglik_roundoff(S=S, UtX=U.T @ X, Uty=U.T @ y, delta=fit.delta, reml=False)
@@ -210,7 +210,7 @@ def test_impute_block_mean_imputes():
 
 
 def _hwe_brute(het, hom1, hom2):
-    from math import comb, factorial, log, exp  # noqa: F401
+    from math import comb, exp, factorial, log  # noqa: F401
 
     n = het + hom1 + hom2
     rare = min(2 * hom1 + het, 2 * hom2 + het)

@@ -11,19 +11,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from test_gwas_data import simulate_genotypes, write_cohort
+from tolerances import gamma, half_unit
 
 from contig_gwas.errors import InputError
 from contig_gwas.gwas.engine import GwasOptions, run_gwas
 from contig_gwas.gwas.kinship import standardised_kinship
 from contig_gwas.gwas.nullmodel import fit_null_model
+from contig_gwas.gwas.scalable.codes import Step1Genotypes
 from contig_gwas.gwas.scalable.engine import run_gwas_scalable
-from contig_gwas.gwas.scalable.genotypes import Step1Genotypes
 from contig_gwas.gwas.scalable.krylov import batched_cg, batched_lanczos
 from contig_gwas.gwas.scalable.step1 import Step1Settings, fit_step1
 from contig_gwas.io.genotypes import open_genotypes
 from contig_gwas.io.sumstats import read_sumstats
-from test_gwas_data import simulate_genotypes, write_cohort
-from tolerances import gamma, half_unit
 
 N_NULL = 8
 
@@ -347,7 +347,7 @@ def test_hard_call_fast_path_equals_dosage_path():
     path: monomorphic, all-missing, heterozygous-only and missing-heavy columns included."""
     from contig_gwas.gwas.association import impute_block, impute_calls
     from contig_gwas.gwas.qc import calls_qc, variant_qc
-    from contig_gwas.gwas.scalable.genotypes import encode_block, encode_calls
+    from contig_gwas.gwas.scalable.codes import encode_block, encode_calls
 
     rng = np.random.default_rng(3)
     g = rng.binomial(2, rng.uniform(0.05, 0.5, 60), (300, 60)).astype(np.int8)
