@@ -29,7 +29,7 @@ SCALABLE_GRID_POINTS = 121
 
 #: ``at_bound`` in PREFIX.nullmodel.tsv (both engines): the fitted ``log delta`` lies within
 #: this distance of an end of the engine's search range
-AT_BOUND_LOG_DELTA = 1e-3
+AT_BOUND_LOG_DELTA = 1e-2
 
 
 def at_bound(log_delta: float, bounds: tuple[float, float]) -> bool:

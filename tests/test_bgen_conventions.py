@@ -46,8 +46,8 @@ def _tol(bits: int) -> float:
 
 # plink2 keeps a dosage as a multiple of 1/16384 (rounding error <= 0.5/16384) and --export A
 # prints the shortest decimal within half a step of it (PrintSmallDosage in plink2's source):
-# a further < 0.5/16384. Our float32 dosages add < 1e-6.
-PLINK2_A_TOL = 1 / 16384 + 1e-6
+# a further < 0.5/16384. Our float32 dosages (<= 2) add at most half an ulp of 2, 2^-23.
+PLINK2_A_TOL = 1 / 16384 + 2.0 ** -23
 
 
 def _plink2() -> str:

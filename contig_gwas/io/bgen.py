@@ -610,7 +610,8 @@ def _scan_variants(mm, h: _Header, path: Path) -> _Index:
                   position=np.array(position, dtype=np.int64),
                   n_alleles=np.array(n_alleles, dtype=np.int64),
                   allele1=_texts(allele1, what="first allele of variant", path=path),
-                  allele2=_texts(allele2, what="second allele of variant", path=path), start=np.array(start, dtype=np.int64),
+                  allele2=_texts(allele2, what="second allele of variant", path=path),
+                  start=np.array(start, dtype=np.int64),
                   clen=np.array(clen, dtype=np.int64), ulen=np.array(ulen, dtype=np.int64))
 
 
