@@ -115,7 +115,8 @@ class _Rotated:
         self.Q = np.concatenate([(UtX[:, :, None] * UtX[:, None, :]).reshape(self.n, d * d),
                                  UtX * Uty[:, None], (Uty * Uty)[:, None]], axis=1)
         xtx = UtX.T @ UtX
-        sign, self.logdet_xtx = np.linalg.slogdet(xtx) if d else (1.0, 0.0)
+        sign, logdet = np.linalg.slogdet(xtx) if d else (1.0, 0.0)
+        self.logdet_xtx = float(logdet)
         if d and sign <= 0:
             raise ValueError("covariates are collinear (X'X is singular)")
 

@@ -196,13 +196,15 @@ class BgenSource:
         lo, hi = int(starts.min()), int((starts + lens).max())
         if hi - lo <= 2 * int(lens.sum()) + _SPAN_SLACK:
             mv = memoryview(self._pread(lo, hi - lo))
-            views = [mv[s - lo:s - lo + n] for s, n in zip(starts.tolist(), lens.tolist())]
+            views: list[bytes | memoryview] = [mv[s - lo:s - lo + n]
+                                               for s, n in zip(starts.tolist(), lens.tolist())]
         else:
             views = [self._pread(s, n) for s, n in zip(starts.tolist(), lens.tolist())]
         ulens = self._ulen[part].tolist()
         try:
             if self._compression == 1:
-                raws = [_zlib_decompress(v, bufsize=u) for v, u in zip(views, ulens)]
+                raws: list[bytes | memoryview] = [_zlib_decompress(v, bufsize=u)
+                                                  for v, u in zip(views, ulens)]
             elif self._compression == 2:
                 import pyarrow as pa
 
@@ -544,7 +546,11 @@ class _Index:
 def _scan_variants(mm, h: _Header, path: Path) -> _Index:
     """Parse every variant header, seeking past the genotype blocks by their stored length."""
     m, n, layout1, compressed = h.n_variants, h.n_samples, h.layout == 1, h.compression > 0
-    snpid, rsid, chrom, allele1, allele2 = [], [], [], [], []
+    snpid: list[bytes] = []
+    rsid: list[bytes] = []
+    chrom: list[bytes] = []
+    allele1: list[bytes] = []
+    allele2: list[bytes] = []
     position, n_alleles, start, clen, ulen = [], [], [], [], []
     size, p, j = len(mm), h.offset + 4, 0
     try:

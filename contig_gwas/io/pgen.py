@@ -288,6 +288,7 @@ def read_psam(path: str | os.PathLike) -> pd.DataFrame:
     if not body:
         raise InputError(f"{path}: no samples")
     if names is None:  # .fam layout
+        fid_col: int | None
         width, need, fid_col, iid_col = 6, 6, 0, 1
         what = "a .psam without a #FID/#IID header is read as a .fam (FID IID PAT MAT SEX PHENO)"
     else:
