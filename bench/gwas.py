@@ -1,20 +1,29 @@
 #!/usr/bin/env python3
-"""Benchmark contig-gwas (exact LMM, LOCO) against fastlmm single_snp and PLINK2 --glm.
+"""Benchmark contig-gwas (exact LMM, LOCO) against fastlmm single_snp and PLINK2 --glm, every
+tool at the same thread count: one thread, then all the CPUs this process may use.
 
 Not a test. Simulates a cohort (random genotypes with bed_reader.to_bed, sibling-free, M
 variants on C chromosomes, 10 phenotypes sharing one missingness pattern as embedding PCs do,
-3 covariates), then runs, each in its own process with its peak memory measured:
+3 covariates), then, for each thread count T of ``--threads`` (default ``1,all``: one, and the
+CPUs this process may use), runs each tool in its own process with its wall time, CPU time
+and peak memory measured:
 
-- contig-gwas (LMM, LOCO) with 1 and with 2 BLAS threads;
+- contig-gwas (LMM, LOCO), ``--threads T`` (its worker threads, each with one BLAS thread);
 - fastlmm ``single_snp`` with all phenotypes in one call (its multi-phenotype mode, LOCO,
-  sharing the eigendecompositions), 1 BLAS thread;
-- fastlmm ``single_snp`` looped per phenotype: by default ONE phenotype is run and the time
-  multiplied by the number of phenotypes (printed as extrapolated); ``--loop-all`` runs all;
-- PLINK2 ``--glm`` (OLS, OPENBLAS_NUM_THREADS=1) where installed, and contig-gwas ``--linear``.
+  sharing the eigendecompositions), T BLAS threads (``threadpoolctl``; it has no other
+  threads);
+- PLINK2 ``--glm`` (OLS) with ``--threads T`` and ``OPENBLAS_NUM_THREADS=T``, and
+  contig-gwas ``--linear`` with ``--threads T``;
+- with ``--loop``: fastlmm ``single_snp`` per phenotype (one phenotype run, the time
+  multiplied by the number of phenotypes: printed as extrapolated).
 
-Prints wall times, peak resident memory, ratios, and the agreement of -log10 p with fastlmm.
+Before each run it waits (polling every 30 s, up to ``--wait`` seconds) until the 1-minute
+load average is below ``--max-load`` (the machine may be shared), and records the load it
+started under. Prints the CPU model (lscpu), the thread counts, every run's load, the ratios
+at each thread count, the speed-up from one thread to T, whether our outputs are the same
+bytes at every thread count, and the agreement of -log10 p with fastlmm.
 
-    .venv/bin/python bench/gwas.py --n 2000 --m 15000 --chroms 10 --dir /tmp/bench_small
+    .venv/bin/python bench/gwas.py --n 3000 --m 30000 --chroms 10 --dir /tmp/bench_exact
 """
 
 from __future__ import annotations
@@ -40,12 +49,87 @@ WRAP = ("import resource,subprocess,sys,time;t=time.perf_counter();"
         "print('BENCH', r, w, u.ru_maxrss, u.ru_utime + u.ru_stime)")
 
 
-def one_thread_env(threads: int = 1) -> dict:
+def thread_env(threads: int = 1) -> dict:
+    """The environment of a measured process: BLAS and OpenMP pools of ``threads`` threads
+    (PLINK 2 and BOLT-LMM size theirs from it; ours limits its own BLAS to one thread per
+    worker whatever it says)."""
     env = dict(os.environ)
     for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[k] = str(threads)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+one_thread_env = thread_env   # the former name (bench/gwas_scalable.py of older checkouts)
+
+
+def cpu_model() -> str:
+    """lscpu's "Model name" and CPU count."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no lscpu)"
+    fields = dict(ln.split(":", 1) for ln in out.splitlines() if ":" in ln)
+    return f"{fields.get('Model name', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs"
+
+
+def available_cpus() -> int:
+    sys.path.insert(0, str(ROOT))
+    from contig_gwas.cli._common import available_cpus as cpus
+
+    return cpus()
+
+
+def thread_counts(text: str) -> list[int]:
+    """``--threads`` (``1,all``) as numbers, ``all`` = the CPUs this process may use."""
+    out = []
+    for t in text.split(","):
+        n = available_cpus() if t.strip() == "all" else int(t)
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+def wait_quiet(max_load: float, wait: float) -> float:
+    """Wait until the 1-minute load average is below ``max_load`` (polling every 30 s, at
+    most ``wait`` seconds); return the load the run starts under."""
+    t0 = time.time()
+    while load1() >= max_load and time.time() - t0 < wait:
+        time.sleep(30)
+    return load1()
+
+
+class Runs:
+    """Measured runs: label -> (wall s, peak MiB, CPU s, load at start, load at end, note)."""
+
+    def __init__(self, max_load: float, wait: float) -> None:
+        self.max_load, self.wait = max_load, wait
+        self.rows: dict[str, tuple] = {}
+
+    def measure(self, label: str, cmd: list[str], *, env: dict, log: Path,
+                note: str = "") -> tuple[float, float, float]:
+        before = wait_quiet(self.max_load, self.wait)
+        w, mem, cpu = measure(cmd, env=env, log=log)
+        self.rows[label] = (w, mem, cpu, before, load1(), note)
+        print(f"{label}: {w:.1f} s wall, {cpu:.1f} s CPU, {mem:.0f} MiB, load {before:.2f} "
+              f"-> {load1():.2f}", flush=True)
+        return w, mem, cpu
+
+    def add(self, label: str, w: float, mem: float, cpu: float, load: tuple[float, float],
+            note: str = "") -> None:
+        self.rows[label] = (w, mem, cpu, load[0], load[1], note)
+
+    def table(self, base: str) -> None:
+        bw, bc = self.rows[base][0], self.rows[base][2]
+        print(f"{'run':66s} {'wall s':>8s} {'CPU s':>8s} {'peak MiB':>8s} {'load':>11s} "
+              f"{'wall x':>7s} {'CPU x':>7s}")
+        for name, (w, mem, cpu, l0, l1, note) in self.rows.items():
+            print(f"{name:66s} {w:8.1f} {cpu:8.1f} {mem:8.0f} {l0:5.2f}-{l1:<5.2f} "
+                  f"{w / bw:7.2f} {cpu / bc:7.2f}  {note}")
 
 
 def measure(cmd: list[str], *, env: dict, log: Path) -> tuple[float, float, float]:
@@ -57,6 +141,12 @@ def measure(cmd: list[str], *, env: dict, log: Path) -> tuple[float, float, floa
     if int(line[1]) != 0:
         raise SystemExit(f"{cmd[0]} failed (exit {line[1]}); see {log}")
     return float(line[2]), float(line[3]) / 1024.0, float(line[4])
+
+
+def same_bytes(paths: list[list[Path]]) -> bool:
+    """Whether every list of files holds the same bytes as the first list."""
+    ref = [p.read_bytes() for p in paths[0]]
+    return all([p.read_bytes() for p in ps] == ref for ps in paths[1:])
 
 
 def simulate(d: Path, *, n: int, m: int, chroms: int, n_pheno: int, seed: int) -> None:
@@ -100,12 +190,12 @@ FASTLMM = textwrap.dedent("""
     from threadpoolctl import threadpool_limits
     from fastlmm.association import single_snp
     from pysnptools.snpreader import Bed, SnpData
-    d, names, out = sys.argv[1], sys.argv[2].split(','), sys.argv[3]
+    d, names, out, threads = sys.argv[1], sys.argv[2].split(','), sys.argv[3], int(sys.argv[4])
     ph = pd.read_csv(d + '/pheno.tsv', sep='\\t'); cv = pd.read_csv(d + '/covar.tsv', sep='\\t')
     ph = ph.dropna()
     cv = cv.set_index('IID').loc[ph.IID].reset_index()
     iid = np.array(ph[['FID', 'IID']].astype(str).to_numpy(), dtype=str)
-    with threadpool_limits(1):
+    with threadpool_limits(threads):
         r = single_snp(Bed(d + '/geno', count_A1=True),
                        SnpData(iid=iid, sid=names, val=ph[names].to_numpy()),
                        covar=SnpData(iid=iid, sid=['c1', 'c2', 'c3'],
@@ -118,15 +208,22 @@ FASTLMM = textwrap.dedent("""
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--m", type=int, default=15000)
+    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--m", type=int, default=30000)
     ap.add_argument("--chroms", type=int, default=10)
     ap.add_argument("--phenos", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dir", default="/tmp/contig_gwas_bench")
     ap.add_argument("--block-size", type=int, default=2000)
-    ap.add_argument("--loop-all", action="store_true", help="run fastlmm once per phenotype")
-    ap.add_argument("--skip", default="", help="comma list of: fastlmm,loop,plink,threads2")
+    ap.add_argument("--threads", default="1,all",
+                    help="thread counts to run every tool at (all: the CPUs this process may "
+                         "use)")
+    ap.add_argument("--loop", action="store_true",
+                    help="also fastlmm once per phenotype (one run, multiplied out)")
+    ap.add_argument("--max-load", type=float, default=0.5,
+                    help="wait for the 1-minute load average to fall below this before a run")
+    ap.add_argument("--wait", type=float, default=600, help="wait at most this long (s)")
+    ap.add_argument("--skip", default="", help="comma list of: fastlmm,plink,linear")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
     d = Path(a.dir)
@@ -136,72 +233,87 @@ def main() -> None:
         simulate(d, n=a.n, m=a.m, chroms=a.chroms, n_pheno=a.phenos, seed=a.seed)
         print(f"simulated {a.n} x {a.m} on {a.chroms} chromosomes, {a.phenos} phenotypes "
               f"in {time.perf_counter() - t:.1f}s", flush=True)
+    threads = thread_counts(a.threads)
+    print(f"CPU: {cpu_model()}; may use {available_cpus()}; thread counts {threads}",
+          flush=True)
     names = [f"PC{k}" for k in range(a.phenos)]
-    rows = []
+    runs = Runs(a.max_load, a.wait)
     gw = [str(ROOT / "bin" / "contig-gwas"), "--bfile", str(d / "geno"), "--pheno",
           str(d / "pheno.tsv"), "--covar", str(d / "covar.tsv"), "--block-size",
-          str(a.block_size), "--no-progress", "--overwrite"]
-    for th in (1, 2):
-        if th == 2 and "threads2" in skip:
-            continue
-        # a chunk directory left by an interrupted run would be resumed, not recomputed
-        shutil.rmtree(d / f"ours{th}.chunks", ignore_errors=True)
-        w, mem, cpu = measure([PY, *gw, "--threads", str(th), "--out", str(d / f"ours{th}")],
-                              env=one_thread_env(th), log=d / f"ours{th}.stderr")
-        rows.append((f"contig-gwas LMM LOCO, {th} BLAS thread(s)", w, mem, cpu, ""))
-        print(rows[-1], flush=True)
-    shutil.rmtree(d / "ols.chunks", ignore_errors=True)
-    w, mem, cpu = measure([PY, *gw, "--linear", "--out", str(d / "ols")],
-                          env=one_thread_env(1), log=d / "ols.stderr")
-    rows.append(("contig-gwas --linear (OLS)", w, mem, cpu, ""))
-    print(rows[-1], flush=True)
+          str(a.block_size), "--mode", "exact", "--no-progress", "--overwrite"]
     script = d / "fastlmm_run.py"
     script.write_text(FASTLMM)
-    if "fastlmm" not in skip:
-        w, mem, cpu = measure([PY, str(script), str(d), ",".join(names),
-                               str(d / "fastlmm.tsv")], env=one_thread_env(1),
-                              log=d / "fastlmm.stderr")
-        rows.append(("fastlmm single_snp, all phenotypes in one call (LOCO)", w, mem, cpu, ""))
-        print(rows[-1], flush=True)
-    if "loop" not in skip:
-        todo = names if a.loop_all else names[:1]
-        total, peak, cpus = 0.0, 0.0, 0.0
-        for nm in todo:
-            w, mem, cpu = measure([PY, str(script), str(d), nm, "-"], env=one_thread_env(1),
-                                  log=d / "fastlmm_loop.stderr")
-            total, peak, cpus = total + w, max(peak, mem), cpus + cpu
-        note = "" if a.loop_all else f"extrapolated: 1 phenotype x {len(names)}"
-        f = len(names) / len(todo)
-        rows.append(("fastlmm single_snp looped per phenotype", total * f, peak, cpus * f,
-                     note))
-        print(rows[-1], flush=True)
     plink = shutil.which("plink2")
-    if plink and "plink" not in skip:
-        w, mem, cpu = measure([plink, "--bfile", str(d / "geno"), "--pheno",
-                               str(d / "pheno.tsv"), "--covar", str(d / "covar.tsv"), "--glm",
-                               "hide-covar", "--covar-variance-standardize", "--out",
-                               str(d / "plink")], env=one_thread_env(1), log=d / "plink.stderr")
-        rows.append(("PLINK2 --glm (OLS, OPENBLAS_NUM_THREADS=1)", w, mem, cpu, ""))
-        print(rows[-1], flush=True)
-    ours_w, ours_c = rows[0][1], rows[0][3]
+    for th in threads:
+        # a chunk directory left by an interrupted run would be resumed, not recomputed
+        shutil.rmtree(d / f"ours{th}.chunks", ignore_errors=True)
+        runs.measure(f"contig-gwas LMM LOCO, --threads {th}",
+                     [PY, *gw, "--threads", str(th), "--out", str(d / f"ours{th}")],
+                     env=thread_env(th), log=d / f"ours{th}.stderr")
+        if "fastlmm" not in skip:
+            runs.measure(f"fastlmm single_snp, all phenotypes in one call, {th} thread(s)",
+                         [PY, str(script), str(d), ",".join(names), str(d / f"fastlmm{th}.tsv"),
+                          str(th)], env=thread_env(th), log=d / f"fastlmm{th}.stderr")
+        if plink and "plink" not in skip:
+            runs.measure(f"PLINK2 --glm (OLS), --threads {th}",
+                         [plink, "--bfile", str(d / "geno"), "--pheno", str(d / "pheno.tsv"),
+                          "--covar", str(d / "covar.tsv"), "--glm", "hide-covar",
+                          "--covar-variance-standardize", "--threads", str(th), "--out",
+                          str(d / f"plink{th}")], env=thread_env(th),
+                         log=d / f"plink{th}.stderr")
+        if "linear" not in skip:
+            shutil.rmtree(d / f"ols{th}.chunks", ignore_errors=True)
+            runs.measure(f"contig-gwas --linear (OLS), --threads {th}",
+                         [PY, *gw, "--linear", "--threads", str(th), "--out",
+                          str(d / f"ols{th}")], env=thread_env(th), log=d / f"ols{th}.stderr")
+    if a.loop and "fastlmm" not in skip:
+        w, mem, cpu = measure([PY, str(script), str(d), names[0], "-", "1"], env=thread_env(1),
+                              log=d / "fastlmm_loop.stderr")
+        k = len(names)
+        runs.add("fastlmm single_snp looped per phenotype, 1 thread", w * k, mem, cpu * k,
+                 (load1(), load1()), f"extrapolated: 1 phenotype x {k}")
     print(f"\ncohort: {a.n} individuals x {a.m} variants, {a.chroms} chromosomes, "
           f"{a.phenos} phenotypes (one missingness pattern), 3 covariates")
-    print("ratios are to contig-gwas LMM with 1 BLAS thread; CPU = user + system seconds "
-          "(the fairer measure on a shared machine)")
-    print(f"{'run':56s} {'wall s':>8s} {'CPU s':>8s} {'peak MiB':>8s} {'wall x':>7s} "
-          f"{'CPU x':>7s}")
-    for name, w, mem, cpu, note in rows:
-        print(f"{name:56s} {w:8.1f} {cpu:8.1f} {mem:8.0f} {w / ours_w:7.2f} "
-              f"{cpu / ours_c:7.2f}  {note}")
-    if (d / "fastlmm.tsv").exists():
-        ref = pd.read_csv(d / "fastlmm.tsv", sep="\t")
+    print(f"CPU: {cpu_model()}; ratios are to contig-gwas LMM with --threads {threads[0]}; "
+          f"CPU = user + system seconds; load = 1-minute load average at the start and end")
+    runs.table(f"contig-gwas LMM LOCO, --threads {threads[0]}")
+    r = runs.rows
+    summary: dict[str, float] = {}
+    for th in threads:
+        ours = r[f"contig-gwas LMM LOCO, --threads {th}"][0]
+        fl = r.get(f"fastlmm single_snp, all phenotypes in one call, {th} thread(s)")
+        pl = r.get(f"PLINK2 --glm (OLS), --threads {th}")
+        line = f"{th} thread(s): contig-gwas exact {ours:.1f} s"
+        if fl:
+            summary[f"fastlmm/ours at {th}"] = fl[0] / ours
+            line += f"; fastlmm {fl[0]:.1f} s ({fl[0] / ours:.2f}x ours)"
+        if pl:
+            line += f"; PLINK2 --glm {pl[0]:.1f} s (ours {ours / pl[0]:.2f}x PLINK2)"
+        print(line)
+    if len(threads) > 1:
+        lo, hi = threads[0], threads[-1]
+        for tool in ("contig-gwas LMM LOCO, --threads {}", "PLINK2 --glm (OLS), --threads {}",
+                     "fastlmm single_snp, all phenotypes in one call, {} thread(s)"):
+            if tool.format(lo) in r and tool.format(hi) in r:
+                print(f"speed-up {lo} -> {hi} threads, {tool.format('T')}: "
+                      f"{r[tool.format(lo)][0] / r[tool.format(hi)][0]:.2f}x")
+        outs = [sorted(d.glob(f"ours{th}.*.sumstats.tsv.gz")) + [d / f"ours{th}.nullmodel.tsv"]
+                for th in threads]
+        print(f"our outputs at {threads} threads are the same bytes: {same_bytes(outs)}")
+    fl_out = d / f"fastlmm{threads[0]}.tsv"
+    if fl_out.exists():
+        ref = pd.read_csv(fl_out, sep="\t")
         rs = []
         for nm in names:
-            s = pd.read_csv(d / f"ours1.{nm}.sumstats.tsv.gz", sep="\t").set_index("variant_id")
-            r = ref[ref.Pheno == nm].set_index("SNP").loc[s.index]
-            rs.append(np.corrcoef(s.neg_log10_p_value, -np.log10(r.PValue))[0, 1])
-        print(f"agreement with fastlmm: Pearson r of -log10 p per phenotype: min {min(rs):.6f}")
-    (d / "bench.json").write_text(json.dumps({"args": vars(a), "rows": rows}, indent=1))
+            s = pd.read_csv(d / f"ours{threads[0]}.{nm}.sumstats.tsv.gz",
+                            sep="\t").set_index("variant_id")
+            x = ref[ref.Pheno == nm].set_index("SNP").loc[s.index]
+            rs.append(np.corrcoef(s.neg_log10_p_value, -np.log10(x.PValue))[0, 1])
+        summary["r_fastlmm_min"] = min(rs)
+        print(f"agreement with fastlmm: Pearson r of -log10 p per phenotype: min {min(rs):.7f}")
+    (d / "bench.json").write_text(json.dumps({"args": vars(a), "cpu": cpu_model(),
+                                              "threads": threads, "rows": r,
+                                              "summary": summary}, indent=1))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_gwas_data import write_cohort
 
 from contig_gwas.cli import _common, gwas
+from contig_gwas.errors import InputError
 from contig_gwas.gwas.engine import GwasOptions, run_gwas
 from contig_gwas.io.sumstats import COLUMNS, read_sumstats
 from contig_gwas.runlog import NullLog
-from test_gwas_data import write_cohort
 
 
 @pytest.fixture(scope="module")
@@ -401,3 +402,52 @@ def test_no_private_names_across_gwas_and_heritability_modules():
                 found += [f"{path.relative_to(root)}:{node.lineno}: {n}" for n in names
                           if n.startswith("_") and not n.startswith("__")]
     assert found == []
+
+
+# ---- threads -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["exact", "linear", "scalable"])
+def test_outputs_are_the_same_bytes_for_any_thread_count(small, tmp_path, monkeypatch, mode):
+    """Chunks, model builds, similarity tiles and step-1 tasks are fixed pieces of work summed
+    in a fixed order: 1, 2 and 3 threads write the same bytes, and a run interrupted with one
+    thread resumes with three (the thread count is not part of the chunk signature)."""
+    from contig_gwas.gwas import kinship
+    from contig_gwas.gwas.scalable.engine import run_gwas_scalable
+
+    monkeypatch.setattr(kinship, "TILE", 64)    # several tiles of Z Z' for N = 150
+    fn = run_gwas_scalable if mode == "scalable" else run_gwas
+    opts = dict(pheno=small.pheno, bfile=small.prefix, covar=small.covar, block_size=40,
+                progress=False, linear=mode == "linear")
+    files = {}
+    for t in (1, 2, 3):
+        s = fn(GwasOptions(out=str(tmp_path / f"t{t}"), threads=t, **opts))
+        files[t] = [Path(p).read_bytes() for p in list(s.sumstats.values())
+                    + ([s.nullmodel] if s.nullmodel else [])]
+        assert len(files[t]) >= 3
+    assert files[1] == files[2] == files[3]
+    with pytest.raises(RuntimeError, match="injected failure"):
+        fn(GwasOptions(out=str(tmp_path / "cut"), threads=1, **opts), fail_after_chunks=3)
+    s = fn(GwasOptions(out=str(tmp_path / "cut"), threads=3, **opts))
+    assert s.resumed_chunks == 3
+    assert [Path(p).read_bytes() for p in list(s.sumstats.values())
+            + ([s.nullmodel] if s.nullmodel else [])] == files[1]
+
+
+def test_threads_default_to_the_cpus_this_process_may_use(small, tmp_path, monkeypatch):
+    """--threads defaults to SLURM_CPUS_PER_TASK in a SLURM job, else to the affinity mask
+    (taskset, cgroups); the parser leaves it unresolved, so the manual does not depend on the
+    machine."""
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    monkeypatch.setattr(_common.os, "sched_getaffinity", lambda pid: {0, 3, 5})
+    assert _common.available_cpus() == 3
+    assert _common.check_threads(None) == 3 and _common.check_threads(2) == 2
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "7")
+    assert _common.available_cpus() == 7
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "")       # set but empty: the affinity mask
+    assert _common.available_cpus() == 3
+    with pytest.raises(InputError, match="--threads must be positive"):
+        _common.check_threads(0)
+    assert gwas.build_parser().parse_args(_base(small, tmp_path / "x")).threads is None
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "2")
+    assert _run(_base(small, tmp_path / "ols", "--linear")) == 0
+    assert "threads: 2" in (tmp_path / "ols.log").read_text()

@@ -373,3 +373,134 @@ def test_hard_call_fast_path_equals_dosage_path():
         assert np.allclose(x, y, rtol=1e-12, atol=0)
     for x, y in zip(encode_calls(g), encode_block(d)):
         assert np.array_equal(x, y)
+
+
+# ---- threads: the same bits for any number ------------------------------------------------
+
+def _random_codes(n: int, m: int, *, block: int, seed: int = 5) -> Step1Genotypes:
+    """Hard-call codes of ``m`` variants on 3 chromosomes, ``block`` variants per block."""
+    from contig_gwas.gwas.scalable.codes import encode_calls
+
+    rng = np.random.default_rng(seed)
+    g = rng.binomial(2, rng.uniform(0.05, 0.5, m), (n, m)).astype(np.int8)
+    g[rng.random(g.shape) < 0.01] = -127
+    codes, a, b, ss = encode_calls(np.asfortranarray(g))
+    chrom = np.repeat([1, 2, 3], -(-m // 3))[:m]
+    return Step1Genotypes(codes=np.asfortranarray(codes), a=a, b=b, ss=ss, chromosome=chrom,
+                          block=block)
+
+
+def test_step1_passes_are_the_same_bits_for_any_thread_count():
+    """The passes over the codes are sums of fixed tasks (``Step1Genotypes.tasks``, grouping
+    several blocks here: 300 blocks) added in task order: 1, 2 and 4 threads give the same
+    bits, and the sum is the dense product (float32 products)."""
+    from contig_gwas.gwas.parallel import Workers
+    from contig_gwas.gwas.scalable.codes import task_blocks
+
+    geno = _random_codes(120, 600, block=2)
+    assert task_blocks(len(list(geno._ranges()))) == 2 and len(geno.tasks()) == 150
+    rng = np.random.default_rng(6)
+    R = rng.normal(size=(120, 7))
+    loco = np.array([0, 1, 2, 3, 1, 2, 3])
+    out = {}
+    for t in (1, 2, 4):
+        with Workers(t) as w:
+            out[t] = (geno.kinship_times(R, loco=loco, workers=w),
+                      geno.chromosome_times(R, workers=w), geno.cross(R, workers=w))
+    for t in (2, 4):
+        for x, y in zip(out[1], out[t]):
+            assert np.array_equal(x, y), t
+    Z = geno.standardised(0, geno.m).astype(np.float64)
+    for i, c in enumerate(loco):
+        keep = geno.chromosome != c
+        ref = geno.scale(int(c)) * Z[:, keep] @ (Z[:, keep].T @ R[:, i])
+        # float32 products of 600 terms of size ~1: relative round-off a few 1e-6
+        assert np.abs(out[1][0][:, i] - ref).max() < 1e-4 * np.abs(ref).max()
+    assert np.allclose(out[1][1].sum(axis=0)[:, 0] * geno.scale(0), out[1][0][:, 0], rtol=1e-5,
+                       atol=1e-5 * np.abs(out[1][0][:, 0]).max())
+    # the step-1 fit on those passes: identical for 1 and 3 threads
+    X = np.column_stack([np.ones(120), rng.normal(size=120)])
+    Y = rng.normal(size=(120, 2))
+    fits = []
+    for t in (1, 3):
+        with Workers(t) as w:
+            fits.append(fit_step1(genotypes=geno, X=X, Y=Y, names=["a", "b"], workers=w))
+    for f in ("U", "ypy", "delta", "rho", "loglik"):
+        assert np.array_equal(getattr(fits[0], f), getattr(fits[1], f)), f
+
+
+def test_step2_reads_step1_codes_back_as_the_calls(tmp_path, monkeypatch):
+    """Step 2 reads the test genotypes from step 1's codes (``blocks.Step1Pass``): the calls
+    the file holds, bit for bit, including variants whose missing calls get the code of a call
+    (mean within 1/254 of 0, 1 or 2), and step 1's QC decisions."""
+    import bed_reader
+
+    from contig_gwas.gwas.parallel import Workers
+    from contig_gwas.gwas.scalable.blocks import group_subsets, model_genotypes, take_rows
+    from contig_gwas.runlog import NullLog
+
+    rng = np.random.default_rng(8)
+    n, m = 400, 90
+    g = rng.binomial(2, rng.uniform(0.05, 0.5, m), (n, m)).astype(np.int8)
+    g[rng.random(g.shape) < 0.03] = -127
+    # over the analysed individuals (rows 5 on): mean 1, a missing call gets the code of a het
+    g[5:, 10] = np.r_[np.zeros(195), np.full(195, 2), [-127] * 5]
+    g[:, 11] = np.r_[np.zeros(399), [-127]]                          # monomorphic
+    g[5:, 12] = np.r_[np.zeros(393), [1, -127]]                      # mean 1/394: code 0
+    g[:, 13] = np.r_[np.full(120, -127), rng.integers(0, 3, 280)]    # 30% missing
+    chrom = np.repeat([1, 2], m // 2)
+    iid = np.array([f"i{k}" for k in range(n)])
+    bed_reader.to_bed(tmp_path / "g.bed", g, properties={
+        "fid": iid, "iid": iid, "sid": [f"v{j}" for j in range(m)],
+        "chromosome": chrom.astype(str), "bp_position": np.arange(m) + 1,
+        "allele_1": np.full(m, "A"), "allele_2": np.full(m, "G")})
+    src = open_genotypes(bfile=str(tmp_path / "g"))
+    rows = np.arange(5, n)                                         # the analysed individuals
+
+    class Group:
+        def __init__(self, r):
+            self.rows, self.n = r, len(r)
+
+    groups = [Group(np.arange(len(rows))), Group(np.arange(0, len(rows), 2))]
+    qc = dict(maf=None, geno=0.2, hwe=None, min_info=None)
+    with Workers(2) as w:
+        genos, saved = model_genotypes(src=src, rows=rows, groups=groups, qc_thresholds=qc,
+                                       block_size=16, max_variants=None, progress=False,
+                                       log=NullLog(), workers=w, keep_calls=True)
+    assert saved is not None
+    assert saved.column[10] in saved.odd[0] and saved.column[12] in saved.odd[0]
+    variants = np.arange(m)
+    keep, fail = saved.qc(variants)
+    ref = block_qc_of(src, rows, variants, qc)
+    assert np.array_equal(keep, ref.keep) and all(np.array_equal(fail[k], ref.fail[k])
+                                                  for k in ref.fail)
+    assert fail["monomorphic"][11] and fail["geno"][13] and keep[[10, 12]].all()
+    calls = src.read_calls(samples=rows, variants=variants[keep])
+    for k, sub in enumerate(group_subsets(groups, len(rows))):
+        got = saved.calls(variants[keep], k)
+        want = take_rows(calls, sub)
+        assert got.flags.f_contiguous == want.flags.f_contiguous
+        assert np.array_equal(got, want), k
+        part = variants[keep][3:9]                                 # a block inside
+        assert np.array_equal(saved.calls(part, k), take_rows(
+            src.read_calls(samples=rows, variants=part), sub))
+    # nothing from thinned variants or --grm-bfile (no QC); QC decisions only from dosages
+    for thin, q in ((50, qc), (None, None)):
+        assert model_genotypes(src=src, rows=rows, groups=groups, qc_thresholds=q,
+                               block_size=16, max_variants=thin, progress=False, log=NullLog(),
+                               keep_calls=True)[1] is None
+    monkeypatch.setattr(type(src), "hard_calls", False)
+    dos = model_genotypes(src=src, rows=rows, groups=groups, qc_thresholds=qc, block_size=16,
+                          max_variants=None, progress=False, log=NullLog(),
+                          keep_calls=True)[1]
+    assert dos is not None and not dos.has_calls
+    assert np.array_equal(dos.reason, saved.reason)
+    with pytest.raises(ValueError, match="dosages"):
+        dos.calls(variants[keep], 0)
+
+
+def block_qc_of(src, rows, variants, qc):
+    from contig_gwas.gwas.scalable.blocks import block_qc, read_block
+
+    calls, block = read_block(src, rows, variants)
+    return block_qc(calls, block, qc)

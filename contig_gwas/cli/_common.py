@@ -48,29 +48,35 @@ def available_cpus() -> int:
 
 
 #: the help of --threads in the torch tools
-TORCH_THREADS = "CPU threads for torch (default: torch's choice)"
+TORCH_THREADS = "CPU threads for torch"
+
+#: what --threads defaults to, in every tool's help (``check_threads`` resolves it)
+THREADS_DEFAULT = ("default: the CPUs this process may use (SLURM_CPUS_PER_TASK or the affinity "
+                   "mask)")
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, out: str, out_metavar: str = "PREFIX",
-                    threads: str, threads_default: int | None = None, device: bool = False,
-                    progress: bool = True,
+                    threads: str, device: bool = False, progress: bool = True,
                     overwrite: str = "replace existing outputs") -> None:
     """The options every tool shares, declared once: ``--threads``, ``--device`` (torch tools),
-    ``--no-progress``, ``--out`` and ``--overwrite``. ``check_threads`` validates the first."""
+    ``--no-progress``, ``--out`` and ``--overwrite``. ``check_threads`` validates the first and
+    resolves its default, ``available_cpus()`` (left unresolved in the parser, so the manual
+    pages do not depend on the machine that generated them)."""
     if device:
         parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=threads_default, metavar="N",
-                        help=threads)
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help=f"{threads}; {THREADS_DEFAULT}")
     if progress:
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--out", required=True, metavar=out_metavar, help=out)
     parser.add_argument("--overwrite", action="store_true", help=overwrite)
 
 
-def check_threads(threads: int | None, *, torch: bool = False) -> int | None:
-    """Validate ``--threads``; with ``torch``, also set torch's intra-op threads."""
+def check_threads(threads: int | None, *, torch: bool = False) -> int:
+    """Validate ``--threads`` and return it, ``available_cpus()`` where it was not given; with
+    ``torch``, also set torch's intra-op threads to it."""
     if threads is None:
-        return None
+        threads = available_cpus()
     if threads < 1:
         raise InputError(f"--threads must be positive, got {threads}")
     if torch:

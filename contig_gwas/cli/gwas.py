@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "then scatter step 2 over chunks with --step1-in")
     p.add_argument("--block-size", type=int, default=1000,
                    help="variants per block (and per resumable chunk)")
-    add_run_options(p, out="output prefix", threads="BLAS threads", threads_default=1)
+    add_run_options(p, out="output prefix",
+                    threads="worker threads, each with one BLAS thread; the outputs are the "
+                    "same for any number")
     return p
 
 
@@ -108,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..gwas.lmm import STATISTIC
 
     args = parse_args(argv)
-    check_threads(args.threads)
+    args.threads = check_threads(args.threads)
     if args.sample and not args.bgen:
         raise InputError("--sample goes with --bgen")
     with RunLog(args.out + ".log", tool=TOOL, argv=argv) as log:
@@ -143,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"variance components by {'REML' if args.reml else 'ML'}; "
                      f"{'leave-one-chromosome-out' if opts.loco else 'one'} similarity")
             log.info("statistic: " + STATISTIC)
-        log.info(f"BLAS threads: {args.threads}")
+        log.info(f"threads: {args.threads}")
         if mode == "scalable" and not args.linear:
             from ..gwas.scalable.engine import run_gwas_scalable
             summary = run_gwas_scalable(opts, log=log, step1_out=args.step1_out,

@@ -73,9 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jackknife-groups", type=int, default=20, help="HE jackknife groups")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the HE jackknife groups and trace probes")
-    add_run_options(p, out="output prefix", threads_default=1, progress=False,
-                    threads="BLAS threads for the kinship and eigendecompositions (as "
-                    "contig-gwas)")
+    add_run_options(p, out="output prefix", progress=False,
+                    threads="BLAS threads for the kinship and eigendecompositions")
     return p
 
 
@@ -190,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..io.tables import read_id_list, read_table
 
     args = parse_args(argv)
-    check_threads(args.threads)
+    args.threads = check_threads(args.threads)
     out_h2 = Path(args.out + ".h2.tsv")
     out_rg = Path(args.out + ".rg.tsv")
     outputs = [out_h2] + ([out_rg] if args.rg else [])

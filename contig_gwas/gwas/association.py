@@ -140,11 +140,16 @@ def impute_block(dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """
     g = np.asarray(dosages, dtype=np.float64)
     miss = np.isnan(g)
-    n_ok = (~miss).sum(axis=0)
+    n_ok = g.shape[0] - np.count_nonzero(miss, axis=0)
     if miss.any():
+        # np.nansum's sum (missing as 0, the block's memory order), then the means in place
+        # of the missing calls: in the float64 copy of a float32 block, without further copies
+        if np.shares_memory(g, dosages):
+            g = g.copy(order="K")
+        np.copyto(g, 0.0, where=miss)
         with np.errstate(invalid="ignore"):
-            mean = np.nansum(g, axis=0) / np.maximum(n_ok, 1)
-        g = np.where(miss, mean[None, :], g)
+            mean = g.sum(axis=0) / np.maximum(n_ok, 1)
+        np.copyto(g, np.broadcast_to(mean, g.shape), where=miss)
     else:
         mean = g.mean(axis=0)
     return g, mean / 2.0, n_ok

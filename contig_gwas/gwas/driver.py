@@ -320,9 +320,11 @@ def scan_run(run: GwasRun, mode: GwasMode, *,
     paths = output_paths(o.out, names)
     labels = mode.null_labels(run)
     null_path = f"{o.out}.nullmodel.tsv" if labels is not None else None
+    # the thread count is not part of the signature: the outputs do not depend on it, so a run
+    # interrupted on one machine resumes on another with other CPUs
     signature = {"chunk_layout": CHUNK_LAYOUT,
                  "options": {k: v for k, v in asdict(o).items()
-                             if k not in ("overwrite", "progress")},
+                             if k not in ("overwrite", "progress", "threads")},
                  "files": file_signatures(o, **mode.extra_inputs), **mode.signature}
     store = ChunkStore(o.out + ".chunks")
     outputs = list(paths.values()) + ([null_path] if null_path else []) + mode.extra_outputs

@@ -115,10 +115,10 @@ class ExactMode(GwasMode):
 
     def models_ahead(self, threads: int) -> int:
         """Kernels decomposed ahead: ``threads - 1``, fewer where their eigendecompositions
-        (about ``4 x 8 N^2`` bytes each while it runs, ``8 N^2`` held) would take more than
+        (about ``5 x 8 N^2`` bytes each while it runs, ``8 N^2`` held) would take more than
         half the machine's memory."""
         n2 = sum(g.n ** 2 for g in self.run.inputs.groups)
-        return max(0, min(threads, _memory_bytes() // 2 // max(32 * n2, 1)) - 1)
+        return max(0, min(threads, _memory_bytes() // 2 // max(40 * n2, 1)) - 1)
 
     def use_model(self, key, model) -> None:
         """Write the kernel's null-model table (not for OLS)."""

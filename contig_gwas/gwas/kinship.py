@@ -130,8 +130,7 @@ def tiled_syrk_add(t: np.ndarray, z: np.ndarray, workers=None) -> None:
     and columns computed on ``workers`` (None: this thread): ``z_I z_J'`` for ``I > J`` and
     the lower triangle of ``z_I z_I'`` (BLAS syrk) on the diagonal. The tiles depend on N only
     and each is added by one thread, so ``t`` is the same bits for any number of threads."""
-    from scipy.linalg import blas
-
+    from .blas import dsyrk_lower_acc
     from .parallel import Workers
 
     n = t.shape[0]
@@ -144,8 +143,9 @@ def tiled_syrk_add(t: np.ndarray, z: np.ndarray, workers=None) -> None:
         i, j = ij
         a, b, c, d = cuts[i], cuts[i + 1], cuts[j], cuts[j + 1]
         if i == j:
-            zi = np.asfortranarray(z[a:b])
-            t[a:b, a:b] += blas.dsyrk(1.0, zi, lower=1)
+            tile = np.zeros((b - a, b - a), order="F")
+            dsyrk_lower_acc(tile, np.asfortranarray(z[a:b]))   # GIL released (gwas.blas)
+            t[a:b, a:b] += tile
         else:
             t[a:b, c:d] += z[a:b] @ z[c:d].T
 

@@ -46,11 +46,11 @@ class GroupSolver:
         if linear:
             return cls(group=group, model=prepare_group(S=None, U=None, X=group.X, Y=group.Y,
                                                         delta=None), fits=[])
-        from scipy.linalg import eigh
-
         K = kinship.kernel(leave_out=leave_out)
-        # LAPACK dsyevd (divide and conquer), overwriting K: the dominant cost, O(N^3)
-        S, U = eigh(K, driver="evd", overwrite_a=True, check_finite=False)
+        # LAPACK dsyevd (divide and conquer): the dominant cost, O(N^3). numpy's eigh, not
+        # scipy's: it releases the GIL, so the kernels of several chromosomes are decomposed
+        # at once on the driver's worker threads (scipy's f2py wrapper holds it throughout)
+        S, U = np.linalg.eigh(K)
         del K
         UtX = U.T @ group.X
         UtY = U.T @ group.Y

@@ -37,6 +37,7 @@ R = TypeVar("R")
 def single_threaded_blas():
     """Context manager: the BLAS (OpenBLAS, MKL, BLIS) and OpenMP libraries of the process
     run one thread per call for its duration (``threadpoolctl``)."""
+    import scipy.linalg  # noqa: F401 - loads SciPy's BLAS, so that the limit covers it too
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln
 
-__all__ = ["VariantQC", "variant_qc", "calls_qc", "hwe_exact_p", "QC_REASONS"]
+__all__ = ["VariantQC", "variant_qc", "calls_qc", "hwe_exact_p", "QC_REASONS", "zero_filled"]
 
 QC_REASONS = ("monomorphic", "geno", "maf", "hwe", "info")
 
@@ -97,13 +97,16 @@ def variant_qc(*, dosages: np.ndarray, info: np.ndarray | None = None, maf: floa
     """
     d = np.asarray(dosages)
     miss = np.isnan(d)
-    n_called = (~miss).sum(axis=0)
     n = d.shape[0]
+    n_called = n - np.count_nonzero(miss, axis=0)
     missing_rate = 1.0 - n_called / max(n, 1)
+    # the sums of np.nansum (missing calls as 0, the block's memory order) and the extremes
+    # of the non-missing calls (fmin/fmax skip NaN), without nansum's and where's copies
+    filled = zero_filled(d, miss)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n_called > 0, np.nansum(d, axis=0) / np.maximum(n_called, 1), np.nan)
-        dmin = np.where(n_called > 0, np.nanmin(np.where(miss, np.inf, d), axis=0), np.nan)
-        dmax = np.where(n_called > 0, np.nanmax(np.where(miss, -np.inf, d), axis=0), np.nan)
+        mean = np.where(n_called > 0, filled.sum(axis=0) / np.maximum(n_called, 1), np.nan)
+        dmin = np.where(n_called > 0, np.fmin.reduce(d, axis=0), np.nan)
+        dmax = np.where(n_called > 0, np.fmax.reduce(d, axis=0), np.nan)
     def hard_counts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hard = np.rint(np.where(miss, -1, d))
         return (hard == 0).sum(axis=0), (hard == 1).sum(axis=0), (hard == 2).sum(axis=0)
@@ -111,6 +114,16 @@ def variant_qc(*, dosages: np.ndarray, info: np.ndarray | None = None, maf: floa
     return _decide(mean=mean, n_called=n_called, missing_rate=missing_rate,
                    polymorphic=dmax - dmin > 1e-6, hard_counts=hard_counts, info=info, maf=maf,
                    geno=geno, hwe=hwe, min_info=min_info)
+
+
+def zero_filled(d: np.ndarray, miss: np.ndarray) -> np.ndarray:
+    """``d`` with missing calls (``miss``) set to 0, in ``d``'s memory order (a copy only where
+    a call is missing): the array ``np.nansum`` sums."""
+    if not miss.any():
+        return d
+    out = d.copy(order="K")
+    np.copyto(out, 0, where=miss)
+    return out
 
 
 def calls_qc(*, calls: np.ndarray, maf: float | None = None, geno: float | None = None,

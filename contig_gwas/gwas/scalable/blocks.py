@@ -1,8 +1,9 @@
 """Genotype blocks as the scalable mode reads them: int8 hard calls from sources that hold only
 hard calls (PLINK .bed, PGEN without dosages), dosages otherwise; QC on either; the rows of a
 phenotype group; and step 1's one pass over the model variants into 8-bit codes per group
-(``model_genotypes``), whose codes step 2 reads back as hard calls when it tests the same file
-(``SavedCalls``: each variant is read from the file once)."""
+(``model_genotypes``), whose QC decisions step 2 reuses when it tests the same file, and whose
+codes it reads back as the hard calls they are (``Step1Pass``: each hard call is read from the
+file once)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from ..qc import QC_REASONS, VariantQC, calls_qc, variant_qc
 from .codes import CODE_SCALE, Step1Genotypes, default_block, encode_block, encode_calls
 
 __all__ = ["read_block", "read_blocks", "group_subsets", "take_rows", "block_qc",
-           "model_genotypes", "SavedCalls", "calls_from_codes"]
+           "model_genotypes", "Step1Pass", "calls_from_codes"]
 
 
 def read_block(src, rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray | None, object]:
@@ -72,7 +73,7 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
                     qc_thresholds: dict | None, block_size: int, max_variants: int | None,
                     progress: bool, log: RunLog, workers: Workers | None = None,
                     keep_calls: bool = False
-                    ) -> tuple[list[Step1Genotypes], SavedCalls | None]:
+                    ) -> tuple[list[Step1Genotypes], Step1Pass | None]:
     """One pass over the model variants into 8-bit codes, per group.
 
     Args:
@@ -84,10 +85,11 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
         max_variants: thin the variants evenly to at most this many (None or 0: all).
         workers: the threads that read, check and encode the blocks (one block per task; the
             codes are placed in file order, so they do not depend on the number of threads).
-        keep_calls: also return the ``SavedCalls`` through which step 2 reads the codes back
-            as hard calls (None where it cannot: dosages, thinned variants, no QC).
+        keep_calls: also return the ``Step1Pass`` through which step 2 reuses the QC
+            decisions and, for hard calls, reads the codes back as the calls (None where step 1
+            did not pass over the test genotypes as step 2 does: thinned variants, no QC).
     Returns:
-        the codes of every group, and the ``SavedCalls`` (or None).
+        the codes of every group, and the ``Step1Pass`` (or None).
     Raises:
         InputError when no polymorphic variant is left.
     """
@@ -101,7 +103,8 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
                          .round().astype(np.int64))
         variants = variants[pick]
         log.info(f"step 1: model variants thinned evenly to {len(variants)}")
-    keep_calls = keep_calls and src.hard_calls and not thinned and qc_thresholds is not None
+    keep_calls = keep_calls and not thinned and qc_thresholds is not None
+    hard = keep_calls and bool(src.hard_calls)
     m = len(variants)
     buf = [dict(codes=np.empty((g.n, m), np.uint8, order="F"), a=np.empty(m, np.float32),
                 b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64),
@@ -125,7 +128,7 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
         for sub in subsets:
             dg = take_rows(d, sub)
             out = encode(dg)
-            coded.append(out + (_odd_columns(dg, out[0]) if keep_calls else {},))
+            coded.append(out + (_odd_columns(dg, out[0]) if hard else {},))
         return idx, fail, coded
 
     n_used = 0
@@ -155,8 +158,8 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
     log.info(f"step 1: {n_used} model variants over {len(out[0].chromosomes())} chromosomes "
              f"(standardised, mean-imputed, FaST-LMM similarity), {out[0].codes.nbytes / 2**20:.0f}"
              f" MiB of 8-bit codes per group")
-    saved = SavedCalls(column=column, reason=reason, genotypes=out,
-                       odd=[bf["odd"] for bf in buf]) if keep_calls else None
+    saved = Step1Pass(column=column, reason=reason, genotypes=out if hard else None,
+                      odd=[bf["odd"] for bf in buf]) if keep_calls else None
     return out, saved
 
 
@@ -178,30 +181,38 @@ def _odd_columns(calls: np.ndarray, codes: np.ndarray) -> dict[int, np.ndarray]:
 
 def calls_from_codes(codes: np.ndarray) -> np.ndarray:
     """The int8 hard calls (-127 where missing) of hard-call codes (``encode_calls``), shape
-    and memory order of ``codes``; exact except for the columns ``SavedCalls`` keeps aside."""
+    and memory order of ``codes``; exact except for the columns ``Step1Pass`` keeps aside."""
     return _CALL_OF_CODE[codes]
 
 
 @dataclass
-class SavedCalls:
-    """Step 1's codes of the test genotypes, read back by step 2 as the hard calls they encode
-    (hard-call sources only: a code is ``127 x`` the call, a missing call the code of the
-    variant's mean). Bitwise the calls the file holds, so step 2's results equal those of
-    reading the file again.
+class Step1Pass:
+    """What step 1's pass over the test genotypes leaves for step 2 when both use the same
+    file (no ``--grm-bfile``, no thinning): the QC decision of every variant (``block_qc``
+    over the same individuals, so step 2 need not repeat it) and, for hard-call sources, the
+    codes, which step 2 reads back as the calls they encode (a code is ``127 x`` the call, a
+    missing call the code of the variant's mean): bitwise the calls the file holds, so step
+    2's results equal those of reading the file again. Dosage sources are read again by step
+    2: the codes round a dosage to 1/127.
 
     Attributes:
         column: column of the codes of every variant of the source, -1 where QC removed it,
             shape (M,).
         reason: the first QC reason (index into ``qc.QC_REASONS``) of every variant, -1 kept.
-        genotypes: the codes of every group.
+        genotypes: the codes of every group (None for a dosage source).
         odd: per group, the calls of the variants whose missing calls have a call's code
             (column -> int8 calls); a few of the variants with missing calls at most.
     """
 
     column: np.ndarray
     reason: np.ndarray
-    genotypes: list[Step1Genotypes]
+    genotypes: list[Step1Genotypes] | None
     odd: list[dict[int, np.ndarray]]
+
+    @property
+    def has_calls(self) -> bool:
+        """The codes hold the test genotypes' calls (a hard-call source)."""
+        return self.genotypes is not None
 
     def qc(self, variants: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``(keep, fail)`` of ``variants`` as ``block_qc`` decided them in step 1."""
@@ -211,6 +222,8 @@ class SavedCalls:
     def calls(self, variants: np.ndarray, group: int) -> np.ndarray:
         """The int8 calls of group ``group``'s individuals at ``variants`` (kept by QC), shape
         (N_g, B), column-major, as ``take_rows(read_block(...)[0], subset)`` gives them."""
+        if self.genotypes is None:
+            raise ValueError("step 1 coded dosages: read them from the file")
         cols = self.column[variants]
         g = self.genotypes[group]
         contiguous = len(cols) and cols[-1] - cols[0] == len(cols) - 1

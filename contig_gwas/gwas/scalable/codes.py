@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..blas import sgemm_acc
 from ..parallel import Workers
+from ..qc import zero_filled
 
 __all__ = ["Step1Genotypes", "encode_block", "encode_calls", "default_block", "task_blocks",
            "CODE_SCALE"]
@@ -46,16 +48,18 @@ def encode_block(dosages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """
     d = np.asarray(dosages)
     miss = np.isnan(d)
-    n_ok = (~miss).sum(axis=0)
+    filled = zero_filled(d, miss)              # what np.nansum sums, without its copies
+    n_ok = d.shape[0] - np.count_nonzero(miss, axis=0)
     safe_n = np.maximum(n_ok, 1)
-    mean = np.where(n_ok > 0, np.nansum(d, axis=0, dtype=np.float64) / safe_n, 0.0)
-    sq = np.nansum(np.square(d, dtype=np.float64) if d.dtype != np.float32 else d * d, axis=0,
-                   dtype=np.float64)
-    scaled = d * np.float32(CODE_SCALE)
+    mean = np.where(n_ok > 0, filled.sum(axis=0, dtype=np.float64) / safe_n, 0.0)
+    sq = (np.square(filled, dtype=np.float64) if d.dtype != np.float32
+          else filled * filled).sum(axis=0, dtype=np.float64)
+    scaled = filled * np.float32(CODE_SCALE)
     np.rint(scaled, out=scaled)
-    if miss.any():
-        scaled = np.where(miss, np.rint(mean * CODE_SCALE).astype(scaled.dtype)[None, :], scaled)
-    codes = np.clip(scaled, 0, 255).astype(np.uint8)
+    if filled is not d:
+        fill = np.rint(mean * CODE_SCALE).astype(scaled.dtype)
+        np.copyto(scaled, np.broadcast_to(fill, scaled.shape), where=miss)
+    codes = np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
     return (codes,) + _coefficients(n_ok=n_ok, mean=mean, mean_sq=sq / safe_n)
 
 
@@ -206,22 +210,23 @@ class Step1Genotypes:
             float64, shape (N, k).
 
         Each task sums ``Z_b (Z_b' R)`` over its blocks into its own float32 array (in place
-        by the BLAS, ``beta = 1``: no temporary per block); the tasks' sums are added in task
-        order, so the result is the same bits for any number of threads.
+        by the BLAS, ``beta = 1``, with the GIL released: ``gwas.blas``); the tasks' sums are
+        added in task order, so the result is the same bits for any number of threads.
         """
         loco = np.asarray(loco)
         R32 = np.asarray(R, dtype=np.float32)
         drop = {c: loco == c for c in self.chromosomes()}
 
         def task(blocks: list[tuple[int, int, int]]) -> np.ndarray:
-            from scipy.linalg.blas import sgemm
-
             out = np.empty(R.shape, dtype=np.float32, order="F")
             for i, (c, a, e) in enumerate(blocks):
                 z = self.standardised(a, e)
                 h = z.T @ R32                               # (B, k)
                 h[:, drop[c]] = 0.0
-                out = sgemm(1.0, z, h, beta=1.0 if i else 0.0, c=out, overwrite_c=1)
+                if i:
+                    sgemm_acc(out, z, h)                    # out += z h, GIL released
+                else:
+                    np.matmul(z, h, out=out)
             return out
 
         total = _ordered_sum(task, self.tasks(), workers)

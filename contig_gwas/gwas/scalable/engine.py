@@ -14,12 +14,13 @@ behaviour and chunked resumable output are the exact mode's:
 3. step 2 (``step2``): one streaming pass over the test genotypes in chunks
    (``ScalableMode.scan_chunk``), each written with its completion marker by the driver, then
    merged into ``PREFIX.<phenotype>.sumstats.tsv.gz`` and ``PREFIX.nullmodel.tsv``. Where
-   step 1 coded the test genotypes themselves (no ``--grm-bfile``, no thinning) from hard calls
-   (PLINK .bed, PGEN without dosages), step 2 reads those codes back as the calls they are
-   (``blocks.SavedCalls``) instead of reading the file a second time: the same results, bit
-   for bit. Dosages (BGEN, PGEN with dosages) are read again: the codes round a dosage to
-   1/127, which the test must not do (BGEN 8-bit dosages are multiples of 1/255), and keeping
-   the exact dosages would take two to four times the codes' memory.
+   step 1 passed over the test genotypes themselves (no ``--grm-bfile``, no thinning), step 2
+   reuses its QC decisions and, from hard calls (PLINK .bed, PGEN without dosages), reads its
+   codes back as the calls they are (``blocks.Step1Pass``) instead of reading the file a
+   second time: the same results, bit for bit. Dosages (BGEN, PGEN with dosages) are read
+   again: the codes round a dosage to 1/127, which the test must not do (BGEN 8-bit dosages
+   are multiples of 1/255), and keeping the exact dosages would take two (8-bit BGEN) to four
+   times the codes' memory, where reading them again costs one more decode on all threads.
 
 Threads: step 1's passes over the codes, the reading and coding of its model genotypes, and
 the chunks of step 2 run on the driver's worker threads (``parallel.Workers``); the results
@@ -54,7 +55,7 @@ from ..engine import run_gwas
 from ..parallel import Workers, single_threaded_blas
 from ..qc import QC_REASONS
 from ..results import pack_chunk
-from .blocks import SavedCalls, block_qc, group_subsets, model_genotypes, read_block, take_rows
+from .blocks import Step1Pass, block_qc, group_subsets, model_genotypes, read_block, take_rows
 from .step1 import Step1Fit, Step1Settings, fit_step1
 from .step1_file import load_step1, save_step1
 from .step2 import test_block
@@ -139,7 +140,7 @@ class ScalableMode(GwasMode):
         self.signature = {"mode": "scalable", "settings": asdict(settings)}
         self.extra_inputs: dict[str, str | None] = {"step1_in": step1_in}
         self.extra_outputs = [step1_out] if step1_out else []
-        self.saved: SavedCalls | None = None
+        self.saved: Step1Pass | None = None
 
     def check(self, log: RunLog) -> None:
         if not self.options.reml:
@@ -193,9 +194,9 @@ class ScalableMode(GwasMode):
     def scan_chunk(self, variants: np.ndarray, *, chromosome: int,
                    model: object = None) -> dict[str, np.ndarray]:
         """Step 2 of one chunk: every variant against every phenotype of every group (the
-        calls from step 1's codes where it kept them, ``SavedCalls``)."""
+        QC decisions and calls from step 1's pass where it kept them, ``Step1Pass``)."""
         inp, saved = self.run.inputs, self.saved
-        if saved is not None:
+        if saved is not None and saved.has_calls:
             keep, fail = saved.qc(variants)
             res = []
             for k, (f, Q) in enumerate(zip(self.fits, self.Qs)):
@@ -203,8 +204,11 @@ class ScalableMode(GwasMode):
                 res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=chromosome)))
             return pack_chunk(variants=variants[keep], qc_fail=fail, groups=res, info=None)
         calls, block = read_block(inp.source, inp.geno_rows, variants)
-        qc = block_qc(calls, block, self.options.qc_thresholds())
-        keep = qc.keep
+        if saved is not None:
+            keep, fail = saved.qc(variants)
+        else:
+            qc = block_qc(calls, block, self.options.qc_thresholds())
+            keep, fail = qc.keep, qc.fail
         dk = calls if calls is not None else block.dosages
         if not keep.all():
             dk = dk[:, keep]
@@ -214,7 +218,7 @@ class ScalableMode(GwasMode):
             G, af, n_ok = impute(take_rows(dk, sub))
             res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=chromosome)))
         info = None if block is None or block.info is None else np.asarray(block.info)[keep]
-        return pack_chunk(variants=variants[keep], qc_fail=qc.fail, groups=res, info=info)
+        return pack_chunk(variants=variants[keep], qc_fail=fail, groups=res, info=info)
 
     def close_scan(self) -> None:
         """Release step 1's codes."""
@@ -260,8 +264,9 @@ class ScalableMode(GwasMode):
                 keep_calls=keep_calls and not self.step1_only)
         if saved is not None:
             self.saved = saved
-            log.info("step 2: reads the test genotypes from step 1's codes (hard calls, read "
-                     "once)")
+            log.info("step 2: " + ("reads the test genotypes from step 1's codes (hard calls, "
+                                   "read once)" if saved.has_calls else
+                                   "reuses step 1's QC decisions (dosages are read again)"))
         fits = []
         for k, (g, geno) in enumerate(zip(inp.groups, genos)):
             with log.step(f"step 1: group {k} ({len(g.names)} phenotypes)"):
