@@ -1,4 +1,5 @@
-"""contig-pretrain: ContIG contrastive pretraining of an image encoder against genetics."""
+"""contig-pretrain: ContIG contrastive pretraining of an image encoder against genetics, or one
+of the image-only self-supervised baselines (SimCLR, BYOL, SimSiam, Barlow Twins, NNCLR)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
+from ..pretrain.methods import METHODS
 from ._common import TORCH_THREADS, NameList, add_run_options, check_threads, make_parser
 
 #: settings that may change between a run and its --resume
@@ -35,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--modalities", action=NameList, default=None, metavar="NAME",
                    help="raw, pgs and/or burden, space- or comma-separated (default: those whose "
                    "inputs are given)")
-    p.add_argument("--method", choices=["contig", "simclr", "none"], default="contig",
-                   help="contig; simclr = image-only baseline; none = random-init encoder saved "
-                   "without training")
+    p.add_argument("--method", choices=list(METHODS), default="contig",
+                   help="contig; the image-only baselines simclr, byol, simsiam, barlowtwins, "
+                   "nnclr; none = random-init encoder saved without training")
     p.add_argument("--aggregate", choices=["inner", "outer"], default="inner",
                    help="inner: individuals with every modality; outer: everyone with an image, "
                    "each modality's loss masked to those who have it")
@@ -53,10 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "training: a rate for every modality (0.5) or per modality (raw=0.5,"
                    "burden=0.2; others 0). Against the memorisation of individuals by many "
                    "raw SNPs (default: none)")
-    m.add_argument("--proj-dim", type=int, default=128)
+    m.add_argument("--proj-dim", type=int, default=None,
+                   help="output width of the projection heads (default: 128 for contig and "
+                   "simclr, 256 for byol and nnclr, the backbone's width for simsiam and "
+                   "barlowtwins: their papers' 2048 for ResNet-50)")
     m.add_argument("--image-size", type=int, default=224, help="images are resized to PX x PX")
     m.add_argument("--augment", default=None, help="comma list of rotate,flip,color,crop or "
-                   "'none' (default contig: rotate,flip; simclr: all four)")
+                   "'none' (default contig: rotate,flip; the image-only methods: all four)")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)
@@ -76,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "memory, else min(4, CPUs))")
     t.add_argument("--max-bad-images", type=float, default=0.01,
                    help="fraction of missing/undecodable images tolerated (skipped)")
+    b = p.add_argument_group("image-only baselines")
+    b.add_argument("--momentum", type=float, default=0.99,
+                   help="byol: the target network's momentum at the first step, raised to 1 "
+                   "on a cosine schedule over the training steps")
+    b.add_argument("--barlow-lambda", type=float, default=5e-3,
+                   help="barlowtwins: weight of the off-diagonal (redundancy) terms")
+    b.add_argument("--queue-size", type=int, default=None, metavar="N",
+                   help="nnclr: rows of the support set (default: the paper's share of the "
+                   "training images, 98,304 / 1,281,167, at least one batch, at most 98,304)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     add_run_options(p, out="output directory", out_metavar="DIR", device=True,
                     threads=TORCH_THREADS, overwrite="replace an existing checkpoint")
@@ -138,7 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..pretrain.augment import parse_augmentations
     from ..pretrain.checkpoint import load_backbone_weights, load_config, load_state, save_config
     from ..pretrain.data import load_pretrain_data
-    from ..pretrain.models import ContIGModel, ModelSpec
+    from ..pretrain.methods import IMAGE_ONLY
+    from ..pretrain.models import (
+        ContIGModel,
+        ModelSpec,
+        backbone_out_dim,
+        default_proj_dim,
+        default_queue_size,
+    )
     from ..pretrain.train import TrainConfig, fit
     from ..runlog import RunLog
 
@@ -156,6 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"{args.lr}) and 0 <= --alpha <= 1 (got {args.alpha})")
     if not 0 <= args.val_fraction < 1:
         raise InputError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    if not 0 <= args.momentum <= 1 or args.barlow_lambda < 0:
+        raise InputError(f"need 0 <= --momentum <= 1 (got {args.momentum}) and --barlow-lambda "
+                         f">= 0 (got {args.barlow_lambda})")
+    for name in ("queue_size", "proj_dim"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be positive, got "
+                             f"{getattr(args, name)}")
     out.mkdir(parents=True, exist_ok=True)
     with RunLog(out / "pretrain.log", tool="contig-pretrain", argv=argv) as log:
         mods = _modalities(args)
@@ -175,17 +203,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers = args.workers
         if workers is None:
             workers = 0 if data.cache is not None else min(4, os.cpu_count() or 1)
+        proj_dim = args.proj_dim or default_proj_dim(args.method,
+                                                     backbone_out_dim(args.backbone))
+        queue = 0
+        if args.method == "nnclr":
+            queue = args.queue_size or default_queue_size(len(data.images_of("train")),
+                                                          batch_size=args.batch_size)
         spec = ModelSpec(backbone=args.backbone, method=args.method,
                          modalities={m: data.modalities[m].features.shape[1] for m in mods},
-                         proj_dim=args.proj_dim, hidden=args.hidden_dim,
-                         genetic_layers=args.genetic_layers, dropout=dropout)
+                         proj_dim=proj_dim, hidden=args.hidden_dim,
+                         genetic_layers=args.genetic_layers, dropout=dropout, queue_size=queue)
+        # the image-only baselines share SimCLR's augmentations
+        aug_of = "simclr" if args.method in IMAGE_ONLY else args.method
         cfg = TrainConfig(method=args.method, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, weight_decay=args.weight_decay,
                           temperature=args.temperature, alpha=args.alpha, seed=args.seed,
                           accumulate=args.accumulate, amp=args.amp, val_every=args.val_every,
                           workers=workers,
-                          augment=parse_augmentations(args.augment, method=args.method),
-                          device=args.device, progress=not args.no_progress)
+                          augment=parse_augmentations(args.augment, method=aug_of),
+                          device=args.device, progress=not args.no_progress,
+                          momentum=args.momentum, barlow_lambda=args.barlow_lambda)
         config = {
             "model": asdict(spec),
             "data": {"manifest": str(args.manifest), "image_size": args.image_size,
@@ -208,6 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_par = sum(p.numel() for p in model.parameters())
         log.info(f"model: {args.method} {args.backbone}, {n_par:,} parameters, modalities "
                  f"{mods or 'none'}, device {args.device}, {workers} loader workers")
+        if args.method in IMAGE_ONLY:
+            extra = {"byol": f", target momentum {args.momentum} -> 1 (cosine)",
+                     "barlowtwins": f", lambda {args.barlow_lambda:g}",
+                     "nnclr": f", support set of {queue:,} projections"}.get(args.method, "")
+            log.info(f"{args.method}: projection width {proj_dim}{extra}; augmentations "
+                     f"{','.join(cfg.augment) or 'none'}")
         save_config(out, config)
         _write_split(out / "split.tsv", data)
         with log.step("train"):
@@ -223,12 +266,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_resume(old: dict, new: dict, out: Path) -> None:
+    from ..pretrain.models import ModelSpec
+    from ..pretrain.train import TrainConfig
+
+    # a setting added after the checkpoint was written counts as its default there
+    defaults = {"model": asdict(ModelSpec(backbone="", method="", modalities={})),
+                "training": asdict(TrainConfig())}
     diff = []
     for section in ("model", "data", "training"):
         for k in set(old.get(section, {})) | set(new[section]):
             if section == "training" and k in _RESUME_FREE:
                 continue
             a, b = old.get(section, {}).get(k), json.loads(json.dumps(new[section].get(k)))
+            if k not in old.get(section, {}) and k in defaults.get(section, {}):
+                a = defaults[section][k]
             if a != b:
                 diff.append(f"{section}.{k}: {a!r} -> {b!r}")
     if diff:

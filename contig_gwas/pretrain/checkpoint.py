@@ -3,9 +3,12 @@
 A checkpoint directory (``contig-pretrain --out DIR``) holds:
 
 - ``model.pt``   state dict of the whole model at the end of training (image encoder with its
-  projection heads under ``image_encoder.``, genetic encoders under ``genetic_encoders.``);
+  projection heads under ``image_encoder.``, genetic encoders under ``genetic_encoders.``, the
+  image-only baselines' predictor, BYOL's target network and NNCLR's support set under
+  ``ssl.``);
 - ``best.pt``    the same at the epoch of lowest validation loss;
-- ``last.pt``    training state for ``--resume`` (model, optimiser, scheduler, epoch, history);
+- ``last.pt``    training state for ``--resume`` (model with its ``ssl.`` parts, optimiser,
+  scheduler, epoch, history);
 - ``config.json`` architecture, modalities, method and settings; ``history.tsv`` per-epoch
   losses; ``split.tsv`` individual -> train/val; ``pretrain.log``.
 
@@ -27,7 +30,8 @@ import torch
 
 from ..errors import InputError
 from ..outputs import atomic_path
-from .models import BACKBONES, ContIGModel, ImageEncoder, ModelSpec, ResNet
+from .methods import METHODS
+from .models import BACKBONES, ContIGModel, ImageEncoder, ModelSpec, ResNet, head_names
 
 FORMAT = "contig-gwas-checkpoint/1"
 
@@ -140,9 +144,12 @@ def load_encoder(path: str | os.PathLike, *, device: str | torch.device = "cpu",
     if ckdir is not None:
         config = load_config(ckdir)
         spec = config["model"]
-        heads = list(spec["modalities"]) if spec["method"] == "contig" else (
-            ["simclr"] if spec["method"] == "simclr" else [])
-        enc = ImageEncoder(spec["backbone"], heads=heads, proj_dim=spec["proj_dim"])
+        if spec["method"] not in METHODS:
+            raise InputError(f"{ckdir / 'config.json'}: unknown method {spec['method']!r} "
+                             f"(this version knows {list(METHODS)})")
+        heads = head_names(spec["method"], list(spec["modalities"]))
+        enc = ImageEncoder(spec["backbone"], heads=heads, proj_dim=spec["proj_dim"],
+                           method=spec["method"])
         sub = _strip(state, "image_encoder.")
         name = f"{spec['method']}:{spec['backbone']}"
         image_size = config.get("data", {}).get("image_size")

@@ -1,9 +1,14 @@
-"""The training loop of ContIG and its SimCLR baseline.
+"""The training loop of ContIG and its image-only baselines (SimCLR, BYOL, SimSiam, Barlow
+Twins, NNCLR).
 
 Adam (lr 1e-3, weight decay 1e-6) with a per-step cosine schedule, gradient accumulation,
 bfloat16 autocast on CUDA (``amp``), a validation loss every ``val_every`` epochs printed beside
-log(batch size) (the loss of random embeddings; for ContIG with several modalities also each
-modality's term, whose mean it is), and a checkpoint after every epoch.
+the loss of random embeddings (log(batch size) for ContIG, with each modality's term when there
+are several, whose mean it is; :func:`~.losses.unrelated_views_loss` for the baselines, with
+the spread of the validation projections, 0 when they have collapsed), and a checkpoint after
+every epoch. BYOL's target network moves towards the online one after every optimiser step
+(momentum :func:`~.models.target_momentum`); NNCLR's support set receives each training batch's
+view-1 projections after its loss.
 
 Determinism and resumption: the data order of epoch ``e`` comes from ``(seed, e)`` and torch's
 generator (augmentations, initialisation aside) is reseeded from ``(seed, e)`` at the start of
@@ -27,8 +32,18 @@ from ..runlog import NullLog, RunLog
 from .augment import build_augmentation
 from .checkpoint import load_state, save_state
 from .data import PretrainData, make_loader
-from .losses import ContIGLoss, SimCLRLoss
-from .models import ContIGModel
+from .losses import (
+    UNRELATED_VIEWS,
+    BarlowTwinsLoss,
+    BYOLLoss,
+    ContIGLoss,
+    NNCLRLoss,
+    SimCLRLoss,
+    SimSiamLoss,
+    unrelated_views_loss,
+)
+from .methods import IMAGE_ONLY
+from .models import ContIGModel, SupportQueue, target_momentum
 
 
 @dataclass
@@ -50,6 +65,8 @@ class TrainConfig:
     augment: tuple[str, ...] = ("rotate", "flip")
     device: str = "cpu"
     progress: bool = True
+    momentum: float = 0.99          # byol: target momentum at the first step (-> 1, cosine)
+    barlow_lambda: float = 5e-3     # barlowtwins: weight of the off-diagonal terms
 
 
 @dataclass
@@ -64,6 +81,7 @@ class EpochRecord:
     seconds: float
     images: int
     data_wait_s: float
+    embedding_std: float = math.nan   # image-only methods: spread of the validation projections
 
 
 @dataclass
@@ -78,34 +96,92 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
+def make_loss(cfg: TrainConfig) -> torch.nn.Module:
+    """The loss module of ``cfg.method``."""
+    if cfg.method == "simclr":
+        return SimCLRLoss(temperature=cfg.temperature)
+    if cfg.method == "byol":
+        return BYOLLoss()
+    if cfg.method == "simsiam":
+        return SimSiamLoss()
+    if cfg.method == "barlowtwins":
+        return BarlowTwinsLoss(lambd=cfg.barlow_lambda)
+    if cfg.method == "nnclr":
+        return NNCLRLoss(temperature=cfg.temperature)
+    return ContIGLoss(temperature=cfg.temperature, alpha=cfg.alpha)
+
+
+def two_view_loss(model: ContIGModel, x1: torch.Tensor, x2: torch.Tensor, *, method: str,
+                  loss_fn: torch.nn.Module, update_queue: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of an image-only method on two views (B, 3, H, W) of a batch, and the online
+    projections of view 1. With ``update_queue`` (training), NNCLR's support set then receives
+    those projections."""
+    z1, z2 = model.online(x1), model.online(x2)
+    if method in ("simclr", "barlowtwins"):
+        return loss_fn(z1, z2), z1
+    predictor = model.ssl["predictor"]
+    p1, p2 = predictor(z1), predictor(z2)
+    if method == "simsiam":
+        return loss_fn(p1, p2, z1, z2), z1
+    if method == "byol":
+        with torch.no_grad():
+            target = model.ssl["target"]
+            t1, t2 = target(x1), target(x2)
+        return loss_fn(p1, p2, t1, t2), z1
+    queue = model.ssl["queue"]
+    assert isinstance(queue, SupportQueue)
+    loss = loss_fn(z1, z2, p1, p2, queue.support())
+    if update_queue:
+        queue.push(z1)
+    return loss, z1
+
+
 def _step_loss(model: ContIGModel, batch, *, data: PretrainData, aug, cfg: TrainConfig,
-               contig_loss: ContIGLoss, simclr_loss: SimCLRLoss, device,
-               terms: dict[str, list[float]] | None = None) -> torch.Tensor:
-    """The batch's loss; with ``terms``, each modality's ContIG term is appended to it."""
+               loss_fn: torch.nn.Module, device, terms: dict[str, list[float]] | None = None,
+               views: list[torch.Tensor] | None = None, train: bool = True) -> torch.Tensor:
+    """The batch's loss; with ``terms``, each modality's ContIG term is appended to it; with
+    ``views``, an image-only method's view-1 projections."""
     images, idx, _ = batch
     images = images.to(device, non_blocking=True)
     ind = torch.from_numpy(data.image_individual[idx.numpy()])
     with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16,
                         enabled=cfg.amp and torch.device(device).type == "cuda"):
-        if cfg.method == "simclr":
-            head = model.image_encoder.heads["simclr"]
-            v1 = head(model.image_encoder.backbone(aug(images)))
-            v2 = head(model.image_encoder.backbone(aug(images)))
-            return simclr_loss(v1, v2)
+        if cfg.method in IMAGE_ONLY:
+            x1 = aug(images)
+            x2 = aug(images)
+            loss, z1 = two_view_loss(model, x1, x2, method=cfg.method, loss_fn=loss_fn,
+                                     update_queue=train)
+            if views is not None:
+                views.append(z1.detach().float())
+            return loss
         genetics, masks = data.genetics(ind, device=device)
         out = model(aug(images), genetics, masks)
-        loss, parts = contig_loss(out, masks, ind.to(device))
+        loss, parts = loss_fn(out, masks, ind.to(device))
         if terms is not None:
             for m, v in parts.items():
                 terms.setdefault(m, []).append(float(v.detach()))
         return loss
 
 
+def embedding_spread(z: torch.Tensor) -> float:
+    """sqrt(D) times the mean over dimensions of the standard deviation over rows of the
+    L2-normalised rows of ``z`` (N, D): 0 for collapsed embeddings (every row alike), about 1
+    for rows spread evenly over the sphere (SimSiam's collapse monitor, scaled by sqrt(D))."""
+    if z.shape[0] < 2:
+        return math.nan
+    zn = torch.nn.functional.normalize(z.float(), dim=1)
+    return float(zn.std(dim=0).mean()) * math.sqrt(z.shape[1])
+
+
 def evaluate(model: ContIGModel, *, data: PretrainData, cfg: TrainConfig, aug, epoch: int,
-             terms: dict[str, float] | None = None) -> tuple[float, float]:
+             terms: dict[str, float] | None = None,
+             stats: dict[str, float] | None = None) -> tuple[float, float]:
     """Mean validation loss over full batches (eval mode) and the loss of random embeddings
-    for that batch size: log(B) for ContIG, log(2B - 1) for SimCLR. With ``terms`` (ContIG),
-    each modality's mean validation term is stored in it (the loss is their mean)."""
+    for that batch size (:func:`~.losses.unrelated_views_loss`). With ``terms`` (ContIG),
+    each modality's mean validation term is stored in it (the loss is their mean); with
+    ``stats`` (image-only methods), ``embedding_std`` (:func:`embedding_spread` of the view-1
+    projections). NNCLR's support set is read, not updated."""
     device = torch.device(cfg.device)
     val = data.images_of("val")
     if len(val) < 2:
@@ -113,22 +189,26 @@ def evaluate(model: ContIGModel, *, data: PretrainData, cfg: TrainConfig, aug, e
     bs = min(cfg.batch_size, len(val))
     loader = make_loader(data, val, batch_size=bs, shuffle=False, seed=cfg.seed, epoch=epoch,
                          workers=cfg.workers, drop_last=True)
-    closs = ContIGLoss(temperature=cfg.temperature, alpha=cfg.alpha)
-    sloss = SimCLRLoss(temperature=cfg.temperature)
+    loss_fn = make_loss(cfg)
     model.eval()
     total, n = 0.0, 0
     parts: dict[str, list[float]] = {}
+    views: list[torch.Tensor] = []
     torch.manual_seed(epoch_seed(cfg.seed, 0))    # same validation views every epoch
     with torch.no_grad():
         for batch in loader:
-            loss = _step_loss(model, batch, data=data, aug=aug, cfg=cfg, contig_loss=closs,
-                              simclr_loss=sloss, device=device, terms=parts)
+            loss = _step_loss(model, batch, data=data, aug=aug, cfg=cfg, loss_fn=loss_fn,
+                              device=device, terms=parts, views=views, train=False)
             total += float(loss.detach())
             n += 1
     model.train()
     if terms is not None:
         terms.update({m: float(np.mean(v)) for m, v in parts.items()})
-    return total / max(n, 1), math.log(2 * bs - 1 if cfg.method == "simclr" else bs)
+    if stats is not None and views:
+        stats["embedding_std"] = embedding_spread(torch.cat(views))
+    ref = unrelated_views_loss(cfg.method, batch_size=bs, dim=model.spec.proj_dim,
+                               lambd=cfg.barlow_lambda)
+    return total / max(n, 1), ref
 
 
 def fit(*, model: ContIGModel, data: PretrainData, cfg: TrainConfig, out_dir: str | Path,
@@ -151,10 +231,11 @@ def fit(*, model: ContIGModel, data: PretrainData, cfg: TrainConfig, out_dir: st
     steps_per_epoch = max(1, (len(train_idx) // cfg.batch_size) // cfg.accumulate)
     opt = make_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps_per_epoch * cfg.epochs)
+    total_steps = steps_per_epoch * cfg.epochs
     aug = build_augmentation(cfg.augment, image_size=data.image_size).to(device)
     plain = build_augmentation((), image_size=data.image_size).to(device)
-    closs = ContIGLoss(temperature=cfg.temperature, alpha=cfg.alpha)
-    sloss = SimCLRLoss(temperature=cfg.temperature)
+    loss_fn = make_loss(cfg)
+    two_views = cfg.method in IMAGE_ONLY
     start = 1
     if resume and (out / "last.pt").exists():
         state = load_state(out / "last.pt", device=device)
@@ -168,6 +249,8 @@ def fit(*, model: ContIGModel, data: PretrainData, cfg: TrainConfig, out_dir: st
         log.info(f"resumed after epoch {start - 1} of {cfg.epochs}")
     elif resume:
         log.warning(f"--resume: no {out / 'last.pt'}; training from the start")
+    if start == 1:
+        model.sync_target()      # BYOL: the target starts as the online network
     for epoch in range(start, cfg.epochs + 1):
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
         loader = make_loader(data, train_idx, batch_size=cfg.batch_size, shuffle=True,
@@ -182,14 +265,16 @@ def fit(*, model: ContIGModel, data: PretrainData, cfg: TrainConfig, out_dir: st
             tw = time.perf_counter()
             batch = next(it)
             wait += time.perf_counter() - tw
-            loss = _step_loss(model, batch, data=data, aug=aug, cfg=cfg, contig_loss=closs,
-                              simclr_loss=sloss, device=device)
+            loss = _step_loss(model, batch, data=data, aug=aug, cfg=cfg, loss_fn=loss_fn,
+                              device=device)
             (loss / cfg.accumulate).backward()
             if (i + 1) % cfg.accumulate == 0:
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 if sched.last_epoch < sched.T_max:
                     sched.step()
+                step = (epoch - 1) * steps_per_epoch + (i + 1) // cfg.accumulate - 1
+                model.update_target(target_momentum(step, total_steps, base=cfg.momentum))
             losses.append(float(loss.detach()))
             n_img += len(batch[1])
             bar.update(1)
@@ -198,20 +283,25 @@ def fit(*, model: ContIGModel, data: PretrainData, cfg: TrainConfig, out_dir: st
         opt.zero_grad(set_to_none=True)
         val_loss, logb = math.nan, math.nan
         val_terms: dict[str, float] = {}
+        val_stats: dict[str, float] = {}
         if cfg.val_every > 0 and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
-            # SimCLR needs two different views; ContIG is validated on un-augmented images
+            # the image-only methods need two different views; ContIG is validated on
+            # un-augmented images
             val_loss, logb = evaluate(model, data=data, cfg=cfg, epoch=epoch,
-                                      aug=aug if cfg.method == "simclr" else plain,
-                                      terms=val_terms)
+                                      aug=aug if two_views else plain,
+                                      terms=val_terms, stats=val_stats)
         rec = EpochRecord(epoch=epoch, train_loss=float(np.mean(losses)) if losses else math.nan,
                           val_loss=val_loss, random_loss=logb, lr=opt.param_groups[0]["lr"],
-                          seconds=time.perf_counter() - t0, images=n_img, data_wait_s=wait)
+                          seconds=time.perf_counter() - t0, images=n_img, data_wait_s=wait,
+                          embedding_std=val_stats.get("embedding_std", math.nan))
         result.history.append(rec)
-        ref = "log(2B-1)" if cfg.method == "simclr" else "log(batch size)"
+        ref = UNRELATED_VIEWS[cfg.method]
         per = (" (" + ", ".join(f"{m} {v:.4f}" for m, v in val_terms.items()) + ")"
                if len(val_terms) > 1 else "")
+        spread = (f", embedding std {rec.embedding_std:.3f} (0 = collapsed)"
+                  if two_views and not math.isnan(rec.embedding_std) else "")
         log.info(f"epoch {epoch}/{cfg.epochs}: train loss {rec.train_loss:.4f}, validation loss "
-                 f"{val_loss:.4f}{per} vs {ref} {logb:.4f} (random embeddings); "
+                 f"{val_loss:.4f}{per} vs {ref} {logb:.4f} (random embeddings){spread}; "
                  f"{rec.seconds:.1f} s, {n_img / max(rec.seconds, 1e-9):.1f} images/s, "
                  f"data wait {100 * wait / max(rec.seconds, 1e-9):.1f}%")
         if not math.isnan(val_loss) and val_loss < result.best_val_loss:
@@ -231,12 +321,14 @@ def fit(*, model: ContIGModel, data: PretrainData, cfg: TrainConfig, out_dir: st
 
 def make_optimizer(model: torch.nn.Module, *, lr: float, weight_decay: float
                    ) -> torch.optim.Optimizer:
-    """Adam (L2 weight decay as the authors' code); the fused kernel where torch has one
-    (on CPU about 10x faster than the per-parameter loop for the wide genetic MLPs)."""
+    """Adam (L2 weight decay as the authors' code) over the parameters that take gradients
+    (not BYOL's target network); the fused kernel where torch has one (on CPU about 10x
+    faster than the per-parameter loop for the wide genetic MLPs)."""
+    params = [p for p in model.parameters() if p.requires_grad]
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 def write_history(path: Path, history: list[EpochRecord]) -> None:
