@@ -3,13 +3,18 @@
 
 Runs the workflow (workflows/Snakefile) with the demo config once per seed (the cohort's and
 the pretraining's seed both set to it), then prints, per method (ContIG, SimCLR, random-init,
-standard phenotypes), the mean and SD over seeds of the planted loci recovered at the report's
-threshold (5e-8), false-positive loci, all loci and the mean h2 of the phenotypes, and on how
-many seeds ContIG recovered more planted loci than random-init.
+standard phenotypes, and with ``--methods`` the paper's other image-only baselines), the mean
+and SD over seeds of the planted loci recovered at the report's threshold (5e-8),
+false-positive loci, all loci and the mean h2 of the phenotypes, and on how many seeds ContIG
+recovered more planted loci than each other method. With ``--evaluate`` each seed's encoders
+also go through contig-evaluate on the cohort's downstream grade (quadratic-weighted kappa of
+the linear probe and/or fine-tuning, over 3 splits by person), and the kappas are compared the
+same way.
 
     .venv/bin/python bench/science.py                       # seeds 1 2 3, 2 cores
     .venv/bin/python bench/science.py --seeds 1 2 3 4 5 --cores 8 --out bench_out/science
     .venv/bin/python bench/science.py --config workflows/config/test.yaml   # quick smoke run
+    .venv/bin/python bench/science.py --methods all --evaluate probe,finetune   # every baseline
 
 Time: one demo run per seed, so for the default 3 seeds three demo runs of about 15 minutes
 on 2 cores (14.4 CPU-minutes each): about 45 minutes in all, seed 1 being the demo itself. With
@@ -18,12 +23,15 @@ shared machine (`taskset -c 1 ... --cores 1`): seed 1 (the demo) 8.4 minutes, se
 20.5 minutes together (seed 2 shared the core with the test suite). The smoke run with the tiny
 config (2 seeds, 1 core, same shared machine) took 16 minutes. Finished seeds are not rerun
 (Snakemake skips complete work).
-Writes OUT/seed<k>/ (each a complete study), OUT/per_seed.tsv and OUT/science.tsv.
+Writes OUT/seed<k>/ (each a complete study), OUT/per_seed.tsv and OUT/science.tsv; with
+``--evaluate`` also OUT/seed<k>/evaluate/ (contig-evaluate's outputs), OUT/kappa_per_seed.tsv
+and OUT/kappa.tsv.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import subprocess
 import sys
 import time
@@ -36,6 +44,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from contig_gwas.workflow.summary import aggregate_seeds  # noqa: E402
+
+#: the image-only baselines --methods can add to the config's models, with their labels
+BASELINES = {"simclr": "SimCLR", "byol": "BYOL", "simsiam": "SimSiam",
+             "barlowtwins": "Barlow Twins", "nnclr": "NNCLR"}
+
+
+def with_methods(base: dict, methods: list[str]) -> dict:
+    """``base`` with a model per method in ``methods`` that it does not already train."""
+    cfg = copy.deepcopy(base)
+    have = {m.get("method") for m in cfg["models"].values()}
+    for method in methods:
+        if method not in have:
+            cfg["models"][method] = {"method": method, "label": BASELINES[method]}
+    return cfg
 
 
 def run_seed(*, seed: int, base: dict, out: Path, cores: int, snakemake_args: list[str]) -> float:
@@ -54,6 +76,43 @@ def run_seed(*, seed: int, base: dict, out: Path, cores: int, snakemake_args: li
     return time.perf_counter() - t0
 
 
+def evaluate_seed(*, study: Path, models: dict, modes: str, epochs: int, image_size: int,
+                  threads: int) -> pd.DataFrame:
+    """contig-evaluate of every model of one seed's study on its cohort's downstream grade
+    (skipped when its summary exists); returns the summary (model = the model's label)."""
+    out = study / "evaluate"
+    if not (out / "summary.tsv").exists():
+        cohort = study / "results" / "cohort"
+        names = list(models)
+        cmd = [sys.executable, "-m", "contig_gwas.cli.evaluate", "--checkpoint",
+               *(str(study / "results" / "pretrain" / m) for m in names), "--name", *names,
+               "--manifest", str(cohort / "manifest.tsv"),
+               "--task", str(cohort / "downstream.tsv"), "--mode", modes,
+               "--epochs", str(epochs), "--image-size", str(image_size),
+               "--threads", str(threads), "--out", str(out), "--overwrite"]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    summ = pd.read_csv(out / "summary.tsv", sep="\t")
+    summ["model"] = [models[m].get("label", m) for m in summ["model"]]
+    return summ
+
+
+def wins_line(wide: pd.DataFrame, what: str) -> list[str]:
+    """On how many seeds ContIG's value in ``wide`` (seed x method) beat each other method's."""
+    contig = next((m for m in wide.columns if m.lower() == "contig"), None)
+    if contig is None:
+        return []
+    lines = []
+    for other in wide.columns:
+        if other == contig:
+            continue
+        both = wide[[contig, other]].dropna()
+        wins = int((both[contig] > both[other]).sum())
+        ties = int((both[contig] == both[other]).sum())
+        lines.append(f"{contig} {what} than {other} on {wins} of {len(both)} seeds "
+                     f"({ties} ties)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -61,11 +120,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="base study config (needs cohort.simulate)")
     p.add_argument("--out", type=Path, default=ROOT / "bench_out" / "science")
     p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--methods", nargs="+", default=[], metavar="METHOD",
+                   choices=[*BASELINES, "all"],
+                   help="image-only baselines to add to the config's models (all: "
+                   f"{', '.join(BASELINES)})")
+    p.add_argument("--evaluate", default=None, metavar="MODES",
+                   help="also run contig-evaluate on every seed's encoders: probe, finetune or "
+                   "probe,finetune (kappa of the downstream grade)")
+    p.add_argument("--evaluate-epochs", type=int, default=5, help="fine-tuning epochs")
     p.add_argument("snakemake_args", nargs="*", help="further snakemake options (after --)")
     args = p.parse_args(argv)
     base = yaml.safe_load(args.config.read_text())
     if "simulate" not in base.get("cohort", {}):
         p.error(f"{args.config}: the benchmark needs a simulated cohort (cohort.simulate)")
+    methods = list(BASELINES) if "all" in args.methods else args.methods
+    base = with_methods(base, methods)
 
     per_seed, times = {}, {}
     for seed in args.seeds:
@@ -82,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     agg.to_csv(args.out / "science.tsv", sep="\t", index=False, float_format="%.4g")
 
     wide = long.pivot(index="seed", columns="method", values="recovered")
+    wide = wide[[m for m in long.method.drop_duplicates() if m in wide.columns]]
     print()
     print(f"{len(args.seeds)} seeds {args.seeds}; {sum(times.values()) / 60:.1f} min in all "
           f"on {args.cores} cores")
@@ -93,16 +163,41 @@ def main(argv: list[str] | None = None) -> int:
               f"{r.false_positives_mean:>10.2f} +- {r.false_positives_sd:<5.2f}"
               f"{r.loci_mean:>7.2f} +- {r.loci_sd:<5.2f}"
               f"{r.mean_h2_mean:>8.3f} +- {r.mean_h2_sd:<5.3f}")
-    methods = list(wide.columns)
-    contig = next((m for m in methods if m.lower() == "contig"), None)
-    random = next((m for m in methods if "random" in m.lower()), None)
-    if contig and random:
-        wins = int((wide[contig] > wide[random]).sum())
-        ties = int((wide[contig] == wide[random]).sum())
-        print(f"{contig} recovered more planted loci than {random} on {wins} of "
-              f"{len(wide)} seeds ({ties} ties)")
+    for line in wins_line(wide, "recovered more planted loci"):
+        print(line)
     print(f"tables: {args.out / 'science.tsv'}, {args.out / 'per_seed.tsv'}")
+    if args.evaluate:
+        kappa(args=args, base=base)
     return 0
+
+
+def kappa(*, args: argparse.Namespace, base: dict) -> None:
+    """contig-evaluate of every seed's encoders; mean and SD over seeds of the mean kappa."""
+    size = int(base.get("pretrain", {}).get("image_size", 64))
+    per = []
+    for seed in args.seeds:
+        t0 = time.perf_counter()
+        s = evaluate_seed(study=args.out / f"seed{seed}", models=base["models"],
+                          modes=args.evaluate, epochs=args.evaluate_epochs, image_size=size,
+                          threads=args.cores)
+        per.append(s[s.metric == "qwk"].assign(seed=seed))
+        print(f"seed {seed}: evaluated in {time.perf_counter() - t0:.0f} s", flush=True)
+    long = pd.concat(per, ignore_index=True)
+    long.to_csv(args.out / "kappa_per_seed.tsv", sep="\t", index=False, float_format="%.4g")
+    agg = (long.groupby(["mode", "model"], sort=False)["mean"]
+           .agg(kappa_mean="mean", kappa_sd="std", seeds="count").reset_index())
+    agg.to_csv(args.out / "kappa.tsv", sep="\t", index=False, float_format="%.4g")
+    print()
+    print("downstream grade, quadratic-weighted kappa (mean over 3 splits, then mean +- SD "
+          "over seeds)")
+    for mode, sub in agg.groupby("mode", sort=False):
+        print(f"{mode}:")
+        for r in sub.itertuples(index=False):
+            print(f"  {r.model:<22}{r.kappa_mean:>8.3f} +- {r.kappa_sd:<6.3f}")
+        wide = long[long["mode"] == mode].pivot(index="seed", columns="model", values="mean")
+        for line in wins_line(wide, f"had a higher {mode} kappa"):
+            print("  " + line)
+    print(f"tables: {args.out / 'kappa.tsv'}, {args.out / 'kappa_per_seed.tsv'}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-# Pretraining: one image encoder per model (ContIG, and the SimCLR / random-init baselines).
+# Pretraining: one image encoder per model (ContIG, and the image-only (SimCLR, BYOL, SimSiam,
+# Barlow Twins, NNCLR) or random-init baselines).
 
 
 rule pretrain:
