@@ -108,7 +108,7 @@ class ChunkStore:
         data, marker = self._chunk(i)
         with atomic_path(data) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+                np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub: **kwds typed bool
         with atomic_path(marker) as tmp:
             tmp.write_text(_sha256(data) + "\n")
 

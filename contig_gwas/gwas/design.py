@@ -115,6 +115,6 @@ def group_phenotypes(Y: np.ndarray, names: list[str], *, C: np.ndarray, covariat
                             f"{X.shape[1]} covariates; skipped")
             continue
         groups.append(PhenotypeGroup(rows=rows, names=gnames, columns=np.array(cols),
-                                     Y=Y[np.ix_(rows, cols)], X=X, covariate_names=kept,
-                                     warnings=notes))
+                                     Y=Y[np.ix_(rows, np.asarray(cols, dtype=np.intp))], X=X,
+                                     covariate_names=kept, warnings=notes))
     return groups, warnings

@@ -183,7 +183,7 @@ class LocoKinship:
     trace: float
     chrom_trace: dict[int, float] = field(default_factory=dict)
     chrom_count: dict[int, int] = field(default_factory=dict)
-    chrom_store: dict[int, object] = field(default_factory=dict)
+    chrom_store: dict[int, np.ndarray | str | Path] = field(default_factory=dict)
 
     @property
     def n_variants(self) -> int:
@@ -323,6 +323,6 @@ class KinshipAccumulator:
     def finish(self) -> LocoKinship:
         """Close the last chromosome and return the LocoKinship."""
         self._flush()
-        self._cur = None
+        self._cur = np.zeros((0, 0))  # free the last chromosome's product
         self._out.trace = self._trace
         return self._out

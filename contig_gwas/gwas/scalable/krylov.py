@@ -187,12 +187,12 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
     nrm = np.sqrt(norm2)
     V = B / np.where(nrm > 0, nrm, 1.0)
     Vprev = np.zeros_like(V)
-    alphas = [[] for _ in range(k)]
-    betas = [[] for _ in range(k)]
+    alphas: list[list[float]] = [[] for _ in range(k)]
+    betas: list[list[float]] = [[] for _ in range(k)]
     last = np.full(k, np.nan)
     active = nrm > 0
     bprev = np.zeros(k)
-    kept = {int(i): [] for i in (keep if keep is not None else [])}
+    kept: dict[int, list[np.ndarray]] = {int(i): [] for i in (keep if keep is not None else [])}
     with _bar(max_iter, desc, progress) as bar:
         for it in range(max_iter):
             cols = np.flatnonzero(active)
@@ -226,15 +226,15 @@ def batched_lanczos(apply: Apply, B: np.ndarray, *, max_iter: int = 80,
                     last[i] = q
             bar.update(1)
     theta, weight, al_out, be_out = [], [], [], []
-    for i in range(k):
-        al = np.array(alphas[i]) if alphas[i] else np.zeros(1)
-        be = np.array(betas[i][:len(al) - 1])
+    for j in range(k):
+        al = np.array(alphas[j]) if alphas[j] else np.zeros(1)
+        be = np.array(betas[j][:len(al) - 1])
         th, wt = _tridiag_nodes(al, be)
         theta.append(th)
         weight.append(wt)
         al_out.append(al)
         be_out.append(be)
-    basis = {i: np.column_stack(v) for i, v in kept.items() if v}
+    basis = {j: np.column_stack(v) for j, v in kept.items() if v}
     return Quadrature(theta=theta, weight=weight, norm2=norm2,
                       n_iter=np.array([len(a) for a in alphas]), alpha=al_out, beta=be_out,
                       basis=basis)

@@ -175,7 +175,7 @@ def _reml(quad, i_y: int, probes: range, *, n_eff: int, trace_a: float,
     res = minimize_scalar(lambda x: -float(loglik(x)[0]), bounds=(a, b), method="bounded",
                           options={"xatol": 1e-6})
     x = float(res.x) if -res.fun >= ll[k] else float(grid[k])
-    return float(np.exp(x)), float(loglik(x)[0]), int(res.nfev) + len(grid)
+    return float(np.exp(x)), float(loglik(np.array([x]))[0]), int(res.nfev) + len(grid)
 
 
 def _loco_start(genotypes: Step1Genotypes, ty: np.ndarray, u: np.ndarray, delta: np.ndarray,
@@ -310,5 +310,5 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
                     rho_cv=np.asarray(rho_cv, dtype=np.float64), vc_loco=vc_codes,
                     n_iter_lanczos=n_lanczos,
                     n_iter_cg=cg.n_iter.reshape(c, p).max(axis=0),
-                    converged=cg.converged.reshape(c, p).all(axis=0),
+                    converged=np.asarray(cg.converged.reshape(c, p).all(axis=0)),
                     n_model_variants=genotypes.m, n_covariates=d)

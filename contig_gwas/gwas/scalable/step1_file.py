@@ -38,11 +38,12 @@ def save_step1(path: str, *, fits: list[Step1Fit], iids: list[np.ndarray],
                Ys: list[np.ndarray], Xs: list[np.ndarray], covariate_names: list[list[str]],
                loco: bool, settings: Step1Settings) -> None:
     """Write the step-1 results of every group to ``path`` (.npz)."""
+    groups: list[dict] = []
     meta = {"format": FORMAT, "version": VERSION, "loco": bool(loco),
-            "settings": asdict(settings), "groups": []}
+            "settings": asdict(settings), "groups": groups}
     arrays: dict[str, np.ndarray] = {}
     for k, (f, iid, Y, X, cn) in enumerate(zip(fits, iids, Ys, Xs, covariate_names)):
-        meta["groups"].append({"names": list(f.names), "covariates": list(cn),
+        groups.append({"names": list(f.names), "covariates": list(cn),
                                "n": int(len(iid)), "y_sha256": digest(Y), "x_sha256": digest(X),
                                "n_model_variants": int(f.n_model_variants),
                                "n_covariates": int(f.n_covariates)})
@@ -52,7 +53,7 @@ def save_step1(path: str, *, fits: list[Step1Fit], iids: list[np.ndarray],
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub: **kwds typed bool
 
 
 def load_step1(path: str, *, iids: list[np.ndarray], Ys: list[np.ndarray],
