@@ -33,8 +33,9 @@ from __future__ import annotations
 import sys
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
-from typing import Hashable
+from typing import Any, Hashable
 
 import numpy as np
 import pandas as pd
@@ -192,13 +193,13 @@ class GwasMode(ABC):
         tested); default ``threads - 1``."""
         return threads - 1
 
-    def use_model(self, key: Hashable, model: object) -> None:
+    def use_model(self, key: Hashable, model: Any) -> None:
         """Before the first chunk of ``key`` is tested, in scan order, in the driver's thread
         (e.g. write the model's null-model table)."""
 
     @abstractmethod
     def scan_chunk(self, variants: np.ndarray, *, chromosome: int,
-                   model: object) -> dict[str, np.ndarray]:
+                   model: Any) -> dict[str, np.ndarray]:
         """Read and test the variants ``variants`` (indices, one chromosome) against every
         phenotype with ``model`` (``build_model``): the arrays of ``results.pack_chunk``. Runs
         on a worker thread, beside other chunks: it must not change the mode's state."""
@@ -251,7 +252,7 @@ def split_chunks(selected: np.ndarray, chromosome: np.ndarray,
                  block_size: int) -> list[np.ndarray]:
     """``selected`` (chromosomes contiguous) in chunks of at most ``block_size`` variants, each
     within one chromosome (``chromosome``: code per variant of the source)."""
-    out = []
+    out: list[np.ndarray] = []
     c = chromosome[selected]
     bounds = np.flatnonzero(np.diff(c)) + 1
     for part in np.split(selected, bounds):
@@ -391,7 +392,7 @@ def _scan(store: ChunkStore, run: GwasRun, mode: GwasMode, done: set[int],
             if i not in done]
     keys = list(dict.fromkeys(mode.model_key(c) for _, _, c in todo))
     ahead = max(0, min(mode.models_ahead(workers.threads), len(keys) - 1))
-    builds: dict[Hashable, object] = {}
+    builds: dict[Hashable, Future] = {}
     written = 0
     bar = tqdm(total=len(run.chunks), initial=len(done), unit="block", desc=mode.progress_label,
                disable=not run.options.progress, file=sys.stderr, leave=False)
@@ -404,7 +405,7 @@ def _scan(store: ChunkStore, run: GwasRun, mode: GwasMode, done: set[int],
             mode.use_model(key, model)
             mine = [(i, idx, c) for i, idx, c in todo if mode.model_key(c) == key]
 
-            def test(chunk: tuple[int, np.ndarray, int], model: object = model
+            def test(chunk: tuple[int, np.ndarray, int], model: Any = model
                      ) -> dict[str, np.ndarray]:
                 return mode.scan_chunk(chunk[1], chromosome=chunk[2], model=model)
 

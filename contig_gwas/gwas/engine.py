@@ -20,6 +20,7 @@ parallel (``driver``); the outputs are the same bytes for any T.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -130,7 +131,7 @@ class ExactMode(GwasMode):
                 pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
 
     def scan_chunk(self, variants: np.ndarray, *, chromosome: int,
-                   model: object) -> dict[str, np.ndarray]:
+                   model: Any) -> dict[str, np.ndarray]:
         """Test one chunk with the solvers of its kernel."""
         o, inp = self.options, self.run.inputs
         solvers, _ = model

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.align import align_samples
-from ..io.genotypes import open_genotypes
+from ..io.genotypes import GenotypeSource, open_genotypes
 from ..io.tables import read_id_list, read_table
 from ..runlog import RunLog
 from .design import PhenotypeGroup, group_phenotypes
@@ -37,8 +37,8 @@ class GwasInputs:
         n_counts: individuals left after each step (for the summary).
     """
 
-    source: object
-    grm: object | None
+    source: GenotypeSource
+    grm: GenotypeSource | None
     groups: list[PhenotypeGroup]
     iid: np.ndarray
     geno_rows: np.ndarray

@@ -46,6 +46,7 @@ class GroupSolver:
         if linear:
             return cls(group=group, model=prepare_group(S=None, U=None, X=group.X, Y=group.Y,
                                                         delta=None), fits=[])
+        assert kinship is not None, "a mixed model needs its kinship"
         K = kinship.kernel(leave_out=leave_out)
         # LAPACK dsyevd (divide and conquer): the dominant cost, O(N^3). numpy's eigh, not
         # scipy's: it releases the GIL, so the kernels of several chromosomes are decomposed

@@ -17,6 +17,9 @@ threads.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Literal
+
 import numpy as np
 import pandas as pd
 
@@ -165,8 +168,8 @@ class _Outputs:
 
     def __init__(self, paths: dict[str, str], names: list[str], header: bytes) -> None:
         self.paths, self.names, self.header = paths, names, header
-        self._ctx: dict[str, object] = {}
-        self.tmp: dict[str, object] = {}
+        self._ctx: dict[str, Any] = {}
+        self.tmp: dict[str, Path] = {}
 
     def __enter__(self) -> "_Outputs":
         member = gzip_member(self.header)
@@ -185,7 +188,7 @@ class _Outputs:
         with open(self.tmp[name], "ab") as fh:
             fh.write(data)
 
-    def __exit__(self, et, ev, tb) -> bool:
+    def __exit__(self, et, ev, tb) -> Literal[False]:
         for name, ctx in self._ctx.items():
             if et is None:
                 ctx.__exit__(None, None, None)

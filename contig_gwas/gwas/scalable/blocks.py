@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from ...errors import InputError
-from ...io.genotypes import variant_selection
+from ...io.genotypes import GenotypeBlock, GenotypeSource, variant_selection
+from ...io.source import CallReader
 from ...runlog import RunLog
 from ..design import PhenotypeGroup
 from ..parallel import Workers
@@ -25,19 +26,22 @@ __all__ = ["read_block", "read_blocks", "group_subsets", "take_rows", "block_qc"
            "model_genotypes", "Step1Pass", "calls_from_codes"]
 
 
-def read_block(src, rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray | None, object]:
+def read_block(src: GenotypeSource, rows: np.ndarray,
+               idx: np.ndarray) -> tuple[np.ndarray | None, GenotypeBlock | None]:
     """``(calls, block)`` of the variants ``idx``: int8 hard calls (``calls``, and ``block``
     None) from sources that have only them (``src.hard_calls``), else ``calls`` None and a
     dosage ``GenotypeBlock``. Thread-safe (PLINK and BGEN readers read in parallel; the PGEN
     reader one block at a time)."""
     sel = variant_selection(idx)
     if src.hard_calls:
+        assert isinstance(src, CallReader), "a source of hard calls reads them"
         return src.read_calls(samples=rows, variants=sel), None
     return None, src.read(samples=rows, variants=sel)
 
 
-def read_blocks(src, rows: np.ndarray, variants: np.ndarray,
-                block_size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None, object]]:
+def read_blocks(src: GenotypeSource, rows: np.ndarray, variants: np.ndarray,
+                block_size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None,
+                                                   GenotypeBlock | None]]:
     """``(indices, calls, block)`` per block of ``variants`` (``read_block``)."""
     for a in range(0, len(variants), block_size):
         idx = variants[a:a + block_size]
@@ -99,6 +103,7 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
     variants = np.argsort(chrom, kind="stable")
     thinned = bool(max_variants and len(variants) > max_variants)
     if thinned:
+        assert max_variants is not None
         pick = np.unique(np.linspace(0, len(variants) - 1, max_variants)
                          .round().astype(np.int64))
         variants = variants[pick]
@@ -106,17 +111,21 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
     keep_calls = keep_calls and not thinned and qc_thresholds is not None
     hard = keep_calls and bool(src.hard_calls)
     m = len(variants)
-    buf = [dict(codes=np.empty((g.n, m), np.uint8, order="F"), a=np.empty(m, np.float32),
-                b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64),
-                odd={})
-           for g in groups]
+    buf: list[dict[str, Any]] = [
+        dict(codes=np.empty((g.n, m), np.uint8, order="F"), a=np.empty(m, np.float32),
+             b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64), odd={})
+        for g in groups]
     reason = np.full(len(src.variants), -1, np.int8)
     column = np.full(len(src.variants), -1, np.int64)
     subsets = group_subsets(groups, len(rows))
 
     def task(idx: np.ndarray):
         calls, block = read_block(src, rows, idx)
-        d = calls if calls is not None else block.dosages
+        if calls is None:
+            assert block is not None
+            d = block.dosages
+        else:
+            d = calls
         fail = None
         if qc_thresholds is not None:
             qc = block_qc(calls, block, qc_thresholds)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -192,7 +193,7 @@ class ScalableMode(GwasMode):
         self.subsets = group_subsets(inp.groups, len(inp.geno_rows))
 
     def scan_chunk(self, variants: np.ndarray, *, chromosome: int,
-                   model: object = None) -> dict[str, np.ndarray]:
+                   model: Any = None) -> dict[str, np.ndarray]:
         """Step 2 of one chunk: every variant against every phenotype of every group (the
         QC decisions and calls from step 1's pass where it kept them, ``Step1Pass``)."""
         inp, saved = self.run.inputs, self.saved
@@ -209,7 +210,11 @@ class ScalableMode(GwasMode):
         else:
             qc = block_qc(calls, block, self.options.qc_thresholds())
             keep, fail = qc.keep, qc.fail
-        dk = calls if calls is not None else block.dosages
+        if calls is not None:
+            dk = calls
+        else:
+            assert block is not None
+            dk = block.dosages
         if not keep.all():
             dk = dk[:, keep]
         impute = impute_calls if calls is not None else impute_block
@@ -230,6 +235,7 @@ class ScalableMode(GwasMode):
             import shutil
 
             source = self.cached if self.cached.exists() else self.step1_in
+            assert source is not None, "step 1 was fitted or given"
             with atomic_path(self.step1_out) as tmp:
                 shutil.copyfile(source, tmp)
 
@@ -237,6 +243,7 @@ class ScalableMode(GwasMode):
         """``--step1-only``: fit step 1 of every group and save it to ``step1_out`` (written
         atomically); test no variant."""
         o = self.options
+        assert self.step1_out is not None, "--step1-only needs --step1-out"
         refuse_to_overwrite([self.step1_out], overwrite=o.overwrite)
         with single_threaded_blas(), Workers(o.threads) as workers:
             run.workers = workers
