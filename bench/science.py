@@ -21,8 +21,10 @@ on 2 cores (14.4 CPU-minutes each): about 45 minutes in all, seed 1 being the de
 the stronger default cohort and 15 pretraining epochs (2026-11-26), pinned to one core of a
 shared machine (`taskset -c 1 ... --cores 1`): seed 1 (the demo) 8.4 minutes, seeds 2 and 3
 20.5 minutes together (seed 2 shared the core with the test suite). The smoke run with the tiny
-config (2 seeds, 1 core, same shared machine) took 16 minutes. Finished seeds are not rerun
-(Snakemake skips complete work).
+config (2 seeds, 1 core, same shared machine) took 16 minutes. With ``--methods all --evaluate
+probe,finetune`` (7 encoders, 2 cores, 2026-12-06): 7.3 minutes per seed for the study and 2.7
+for the evaluation, 30 minutes for 3 seeds. Finished seeds are not rerun (Snakemake skips
+complete work; an evaluation with a summary.tsv is kept).
 Writes OUT/seed<k>/ (each a complete study), OUT/per_seed.tsv and OUT/science.tsv; with
 ``--evaluate`` also OUT/seed<k>/evaluate/ (contig-evaluate's outputs), OUT/kappa_per_seed.tsv
 and OUT/kappa.tsv.

@@ -12,6 +12,7 @@ magnitudes it bounds.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 
@@ -559,6 +560,15 @@ def test_settings_of_the_baselines(cohort, tmp_path):
     with pytest.raises(InputError, match="barlow_lambda"):
         pretrain.main(_args(cohort, bt, "barlowtwins", "--epochs", "1", "--barlow-lambda",
                             "0.01", "--resume"))
+    # a checkpoint written before these settings existed resumes with their defaults
+    old = json.loads((bt / "config.json").read_text())
+    del old["model"]["queue_size"], old["training"]["momentum"], old["training"]["barlow_lambda"]
+    (bt / "config.json").write_text(json.dumps(old))
+    assert pretrain.main(_args(cohort, bt, "barlowtwins", "--epochs", "1", "--resume")) == 0
+    with pytest.raises(InputError, match="momentum"):
+        (bt / "config.json").write_text(json.dumps(old))
+        pretrain.main(_args(cohort, bt, "barlowtwins", "--epochs", "1", "--momentum", "0.9",
+                            "--resume"))
 
 
 def test_embed_and_evaluate_take_the_new_checkpoints(cohort, trained, tmp_path):
