@@ -377,11 +377,11 @@ def _toy_views(g, b=64):
 def _toy_simsiam(*, stop_gradient: bool, steps: int = 300) -> float:
     """SimSiam on 8-d Gaussian points with noisy views (projector without its final BatchNorm,
     which would hide a collapse); the spread of the trained projections."""
-    from contig_gwas.pretrain.models import _mlp
+    from contig_gwas.pretrain.models import bn_mlp
 
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
-    f, h = _mlp([8, 32, 32, 16], last_bn=None), _mlp([16, 8, 16], last_bn=None)
+    f, h = bn_mlp([8, 32, 32, 16], last_bn=None), bn_mlp([16, 8, 16], last_bn=None)
     opt = torch.optim.SGD([*f.parameters(), *h.parameters()], lr=0.05, momentum=0.9)
     cos = torch.nn.functional.cosine_similarity
     for _ in range(steps):
@@ -399,12 +399,12 @@ def _toy_simsiam(*, stop_gradient: bool, steps: int = 300) -> float:
 
 
 def _toy_byol(*, predictor: bool, base: float, steps: int = 300) -> float:
-    from contig_gwas.pretrain.models import _mlp, target_momentum
+    from contig_gwas.pretrain.models import bn_mlp, target_momentum
 
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
-    f = _mlp([8, 32, 16], last_bn=None)
-    h = _mlp([16, 32, 16], last_bn=None) if predictor else torch.nn.Identity()
+    f = bn_mlp([8, 32, 16], last_bn=None)
+    h = bn_mlp([16, 32, 16], last_bn=None) if predictor else torch.nn.Identity()
     t = copy.deepcopy(f).requires_grad_(False)
     opt = torch.optim.SGD([*f.parameters(), *h.parameters()], lr=0.05, momentum=0.9)
     for s in range(steps):

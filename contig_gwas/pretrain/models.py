@@ -170,7 +170,7 @@ def default_proj_dim(method: str, d: int) -> int:
     return 128
 
 
-def _mlp(sizes: Sequence[int], *, last_bn: bool | None) -> nn.Sequential:
+def bn_mlp(sizes: Sequence[int], *, last_bn: bool | None) -> nn.Sequential:
     """``[Linear-BatchNorm-ReLU] x (len - 2)`` then ``Linear``; a bias only where no BatchNorm
     follows. ``last_bn``: None (no BatchNorm at the end), True (affine), False (not affine)."""
     layers: list[nn.Module] = []
@@ -198,13 +198,13 @@ def make_projector(method: str, d: int, proj_dim: int) -> nn.Module:
         return ProjectionHead(d, d, proj_dim)
     w = scaled_width(2048, d)
     if method == "byol":
-        return _mlp([d, scaled_width(4096, d), proj_dim], last_bn=None)
+        return bn_mlp([d, scaled_width(4096, d), proj_dim], last_bn=None)
     if method == "simsiam":
-        return _mlp([d, w, w, proj_dim], last_bn=False)
+        return bn_mlp([d, w, w, proj_dim], last_bn=False)
     if method == "barlowtwins":
-        return _mlp([d, w, w, proj_dim], last_bn=None)
+        return bn_mlp([d, w, w, proj_dim], last_bn=None)
     if method == "nnclr":
-        return _mlp([d, w, w, proj_dim], last_bn=True)
+        return bn_mlp([d, w, w, proj_dim], last_bn=True)
     raise InputError(f"no projection head for method {method!r}")
 
 
@@ -213,9 +213,9 @@ def make_predictor(method: str, d: int, proj_dim: int) -> nn.Module | None:
     byol and nnclr ``Linear(p, 4096)-BN-ReLU-Linear(4096, p)``; simsiam
     ``Linear(p, 512)-BN-ReLU-Linear(512, p)``."""
     if method in ("byol", "nnclr"):
-        return _mlp([proj_dim, scaled_width(4096, d), proj_dim], last_bn=None)
+        return bn_mlp([proj_dim, scaled_width(4096, d), proj_dim], last_bn=None)
     if method == "simsiam":
-        return _mlp([proj_dim, scaled_width(512, d), proj_dim], last_bn=None)
+        return bn_mlp([proj_dim, scaled_width(512, d), proj_dim], last_bn=None)
     return None
 
 
