@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of the command line (docs/tools/contig-evaluate.md is generated from it)."""
     p = make_parser("contig-evaluate", __doc__)
     p.add_argument("--checkpoint", nargs="+", required=True,
-                   help="contig-pretrain directories (contig, simclr, none), .pt files of them, "
+                   help="contig-pretrain directories (any --method), .pt files of them, "
                    "or local ResNet weights files (torchvision key names)")
     p.add_argument("--name", action=NameList, default=None, metavar="NAME",
                    help="a name per checkpoint, space- or comma-separated (default: directory "
