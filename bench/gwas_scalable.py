@@ -135,7 +135,8 @@ def per_pass_slopes(*, n: int, m: int, k: int = 60, reps: int = 3) -> str:
 
 
 def parallel_model(d: Path, *, block: int, log1: Path, wall1: float,
-                   cores=(2, 16, 32, 64)) -> str:
+                   cores=(2, 16, 32, 64),
+                   big=((100_000, 500_000), (500_000, 500_000))) -> str:
     """Predicted speed-up of our 10-phenotype run on ``cores`` cores, from costs measured in
     this process on the cohort (one thread, process time, best of 3), the one-thread run's
     log (``log1``) and wall time (``wall1``, with the interpreter's start-up).
@@ -148,7 +149,8 @@ def parallel_model(d: Path, *, block: int, log1: Path, wall1: float,
     tables, the Krylov vectors' bookkeeping between passes) is serial. Memory bandwidth is
     not modelled: a pass streams the N x M1 codes once (250 MB here) per ~0.2 s on 64 cores,
     ~1.2 GB/s, far below a node's; each thread's standardised block (~5 MB) stays in its
-    cache only while the L3 share per core is at least that large.
+    cache only while the L3 share per core is at least that large. The same per-genotype costs
+    are then scaled to the cohorts ``big`` (N x M1, tested = model variants).
     """
     from threadpoolctl import threadpool_limits
 
@@ -204,6 +206,27 @@ def parallel_model(d: Path, *, block: int, log1: Path, wall1: float,
                      f"(efficiency {total / tp / p:.0%})")
     lines.append(f"  limit: serial {serial_other + fit_ser + read_gil + add_floor:.1f} s -> "
                  f"at most {total / (serial_other + fit_ser + read_gil + add_floor):.1f}x")
+    # the same costs scaled to a biobank-sized cohort: passes and coding with N M1, the
+    # ordered adds with N times the number of tasks, the Krylov bookkeeping with N, reading
+    # with N M, step 2 with N M, the merge with M; start-up fixed
+    from contig_gwas.gwas.scalable.codes import default_block, task_blocks
+
+    n0, m0 = geno.n, geno.m
+    for nb, mb in big:
+        f_nm, f_n, f_m = nb * mb / (n0 * m0), nb / n0, mb / m0
+        blocks = -(-mb // default_block(nb))
+        tasks_b = -(-blocks // task_blocks(blocks))
+        add_b = n_pass * t_add / len(geno.tasks()) * f_n * tasks_b
+        par = [n_pass * (t_pass - t_add) * f_nm, (read_phase - read_gil) * f_nm, step2 * f_nm,
+               merge * f_m]
+        ser = serial_other + fit_ser * f_n
+        t1b = ser + sum(par) + read_gil * f_nm + add_b
+        row = [f"  {nb:,} x {mb:,} (scaled): 1 core {t1b / 60:.0f} min"]
+        for p in cores:
+            tp = (ser + max(par[0] / p, add_b) + max(par[1] / p, read_gil * f_nm)
+                  + (par[2] + par[3]) / p)
+            row.append(f"{p} cores {t1b / tp:.1f}x")
+        lines.append(", ".join(row) + f" (reading the .bed, GIL held: {read_gil * f_nm:.0f} s)")
     return "\n".join(lines)
 
 

@@ -58,8 +58,6 @@ class PgenSource:
     has_info = False
 
     def __init__(self, prefix: str | os.PathLike) -> None:
-        import pgenlib
-
         prefix = str(prefix).removesuffix(".pgen")
         self.path = prefix
         pgen, psam = Path(prefix + ".pgen"), Path(prefix + ".psam")
@@ -77,12 +75,10 @@ class PgenSource:
         header = _read_header(pgen, n_samples=n, n_variants=m, psam=psam, pvar=pvar)
         self.hard_calls = not header.dosage
         self._pgen = pgen
-        try:
-            self._reader = pgenlib.PgenReader(os.fsencode(pgen), raw_sample_ct=n, variant_ct=m)
-        except RuntimeError as exc:
-            raise InputError(f"{pgen}: cannot read .pgen file ({_message(exc)})") from None
-        # the reader keeps its sample subset and buffers: one read at a time
-        self._lock = threading.Lock()
+        # a reader keeps its sample subset and buffers, so each thread has its own (pgenlib
+        # releases the GIL: threads read in parallel); this one checks the file now
+        self._local = threading.local()
+        self._local.reader = self._open_reader()
 
     def read(self, *, samples: np.ndarray | None = None,
              variants: np.ndarray | slice | None = None) -> GenotypeBlock:
@@ -104,6 +100,22 @@ class PgenSource:
                     block_size: int = 1000) -> Iterator[GenotypeBlock]:
         return iter_blocks(self, samples=samples, variants=variants, block_size=block_size)
 
+    def _open_reader(self):
+        import pgenlib
+
+        n, m = len(self.samples), len(self.variants)
+        try:
+            return pgenlib.PgenReader(os.fsencode(self._pgen), raw_sample_ct=n, variant_ct=m)
+        except RuntimeError as exc:
+            raise InputError(f"{self._pgen}: cannot read .pgen file ({_message(exc)})") from None
+
+    def _reader(self):
+        """This thread's reader (opened on its first read)."""
+        r = getattr(self._local, "reader", None)
+        if r is None:
+            r = self._local.reader = self._open_reader()
+        return r
+
     def _read(self, samples, variants, dtype) -> np.ndarray:
         """Read into a variant-major (B, K) buffer over the sorted distinct samples (pgenlib
         reads an increasing subset), then reorder: the transpose is the (N, B) column-major
@@ -116,17 +128,16 @@ class PgenSource:
         buf = np.empty((b, k), dtype=dtype)
         if b and k:
             dosage = dtype == np.float32
-            with self._lock:
-                r = self._reader
-                try:
-                    r.change_sample_subset(rows)  # None: every sample
-                    if vidx is None:
-                        (r.read_dosages_range if dosage else r.read_range)(first, stop, buf)
-                    else:
-                        (r.read_dosages_list if dosage else r.read_list)(vidx, buf)
-                except RuntimeError as exc:
-                    raise InputError(f"{self._pgen}: cannot decode genotypes ({_message(exc)}); "
-                                     f"the file is corrupt or truncated") from None
+            r = self._reader()
+            try:
+                r.change_sample_subset(rows)  # None: every sample
+                if vidx is None:
+                    (r.read_dosages_range if dosage else r.read_range)(first, stop, buf)
+                else:
+                    (r.read_dosages_list if dosage else r.read_list)(vidx, buf)
+            except RuntimeError as exc:
+                raise InputError(f"{self._pgen}: cannot decode genotypes ({_message(exc)}); "
+                                 f"the file is corrupt or truncated") from None
             buf[buf == _MISSING] = np.nan if dosage else -127
         if order is not None:
             buf = np.take(buf, order, axis=1)
