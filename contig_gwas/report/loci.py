@@ -193,21 +193,25 @@ class GenotypeLD:
 
     Only the variants of each window are read (never the whole matrix). Rows whose variant_id is
     absent from the genotypes get no r2 (they are not absorbed; as index variants they form
-    a locus of their own).
+    a locus of their own). ``r2_function(x, ys)`` is :func:`haplotype_r2` (PLINK's ``--clump``
+    r2) unless another is given (:func:`pairwise_r2`: the squared allele-count correlation).
     """
 
     source: GenotypeSource
     row_to_geno: np.ndarray  # int, shape (M,): column in the genotype source, -1 if absent
     n_read: int = field(default=0)
     block_size: int = 256
+    r2_function: Callable[[np.ndarray, np.ndarray], np.ndarray] = haplotype_r2
 
     @classmethod
-    def for_table(cls, *, source: GenotypeSource, variant_id: Sequence[str]) -> "GenotypeLD":
+    def for_table(cls, *, source: GenotypeSource, variant_id: Sequence[str],
+                  r2_function: Callable[[np.ndarray, np.ndarray], np.ndarray] = haplotype_r2
+                  ) -> "GenotypeLD":
         ids = pd.Index(source.variants["variant_id"].astype(str))
         if not ids.is_unique:
             ids = ids.where(~ids.duplicated(keep="first"), None)
         rows = pd.Index(np.asarray(variant_id, dtype=str))
-        return cls(source=source, row_to_geno=ids.get_indexer(rows))
+        return cls(source=source, row_to_geno=ids.get_indexer(rows), r2_function=r2_function)
 
     def __call__(self, i: int, js: np.ndarray) -> np.ndarray:
         out = np.full(len(js), np.nan)
@@ -224,7 +228,7 @@ class GenotypeLD:
             uniq, inv = np.unique(gj[k], return_inverse=True)
             dos = self.source.read(variants=uniq).dosages
             self.n_read += len(uniq)
-            out[k] = haplotype_r2(x, dos[:, inv])
+            out[k] = self.r2_function(x, dos[:, inv])
         return out
 
 
