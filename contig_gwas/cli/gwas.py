@@ -70,6 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step1-only", action="store_true",
                    help="scalable mode: fit step 1, save it (--step1-out) and test nothing; "
                    "then scatter step 2 over chunks with --step1-in")
+    p.add_argument("--binary", metavar="auto|none|NAMES", default="auto",
+                   help="case-control phenotypes: auto (two levels 0/1, or PLINK's 1/2 with "
+                        "-9 missing), none (every phenotype quantitative, the LMM on the 0/1 "
+                        "scale), or a comma-separated list of names (1/2 coding may then use 0 "
+                        "for missing); tested by logistic models, beta and SE on the log-odds "
+                        "scale")
+    bt = p.add_mutually_exclusive_group()
+    bt.add_argument("--binary-test", choices=["firth", "spa", "score", "logistic"],
+                    default="firth",
+                    help="case-control test: score test with, for score p < 0.05, REGENIE's "
+                         "approximate Firth likelihood-ratio test (firth, default) or the "
+                         "saddle-point approximation (spa), or uncorrected (score); with "
+                         "--linear, firth is the Firth-penalised logistic regression of every "
+                         "variant (PLINK 2 --glm firth) and logistic the unpenalised one "
+                         "(--glm no-firth)")
+    bt.add_argument("--firth", dest="binary_test", action="store_const", const="firth",
+                    help="same as --binary-test firth")
+    bt.add_argument("--spa", dest="binary_test", action="store_const", const="spa",
+                    help="same as --binary-test spa")
     p.add_argument("--block-size", type=int, default=1000,
                    help="variants per block (and per resumable chunk)")
     add_run_options(p, out="output prefix",
@@ -92,6 +111,17 @@ def parse_range(text: str) -> tuple[int, int, int]:
     if b < a:
         raise InputError(f"--range {text!r}: end before start")
     return c, a, b
+
+
+def _binary_spec(text: str) -> str | list[str]:
+    """``--binary``: ``auto``, ``none`` or the list of names."""
+    t = text.strip()
+    if t in ("auto", "none"):
+        return t
+    names = [n.strip() for n in t.split(",") if n.strip()]
+    if not names:
+        raise InputError(f"--binary {text!r}: expected auto, none or phenotype names")
+    return names
 
 
 def _choose_mode(args: argparse.Namespace) -> str:
@@ -127,7 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                            remove=args.remove, chromosomes=chroms, region=region, maf=args.maf,
                            geno=args.geno, hwe=args.hwe, info=args.info,
                            grm_bfile=args.grm_bfile, loco=not args.no_loco, linear=args.linear,
-                           reml=args.reml, block_size=args.block_size, threads=args.threads,
+                           reml=args.reml, block_size=args.block_size,
+                           binary=_binary_spec(args.binary), binary_test=args.binary_test,
+                           threads=args.threads,
                            overwrite=args.overwrite, progress=not args.no_progress)
         mode = _choose_mode(args)
         if (args.step1_out or args.step1_in or args.step1_only) and mode != "scalable":
@@ -145,6 +177,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"variance components by {'REML' if args.reml else 'ML'}; "
                      f"{'leave-one-chromosome-out' if opts.loco else 'one'} similarity")
             log.info("statistic: " + STATISTIC)
+        if opts.binary != "none":
+            from ..gwas.binary.block import LINEAR_FIRTH_NOTE, TEST_NOTES
+            note = (LINEAR_FIRTH_NOTE if args.linear and args.binary_test == "firth"
+                    else TEST_NOTES[args.binary_test])
+            if args.binary_test == "logistic" and not args.linear:
+                raise InputError("--binary-test logistic goes with --linear (mixed models use "
+                                 "the score test: firth, spa or score)")
+            log.info(f"case-control phenotypes (--binary {args.binary}): {note}"
+                     + ("" if args.linear else "; the leave-one-out LOCO polygenic "
+                        "prediction of the linear mixed model (0/1 scale) is a covariate of "
+                        "the logistic null model"))
         log.info(f"threads: {args.threads}")
         if mode == "scalable" and not args.linear:
             from ..gwas.scalable.engine import run_gwas_scalable

@@ -28,6 +28,8 @@ class PhenotypeGroup:
         X: covariates with intercept first, shape (N_g, D_g), full column rank.
         covariate_names: the D_g column names (``intercept`` first).
         warnings: what was dropped for this group and why.
+        binary: the group's phenotypes are case-control (0/1; ``binary.detect``): a group
+            holds binary or quantitative phenotypes, never both.
     """
 
     rows: np.ndarray
@@ -37,6 +39,7 @@ class PhenotypeGroup:
     X: np.ndarray
     covariate_names: list[str]
     warnings: list[str] = field(default_factory=list)
+    binary: bool = False
 
     @property
     def n(self) -> int:
@@ -79,7 +82,8 @@ def clean_covariates(C: np.ndarray, names: list[str], *, rtol: float = 1e-6
 
 
 def group_phenotypes(Y: np.ndarray, names: list[str], *, C: np.ndarray, covariate_names: list[str],
-                     min_n: int = 3) -> tuple[list[PhenotypeGroup], list[str]]:
+                     min_n: int = 3, binary: set[str] | None = None
+                     ) -> tuple[list[PhenotypeGroup], list[str]]:
     """Skip unusable phenotypes and group the rest by missingness pattern.
 
     Args:
@@ -88,6 +92,7 @@ def group_phenotypes(Y: np.ndarray, names: list[str], *, C: np.ndarray, covariat
         C: covariates over the same individuals, shape (N, K), no missing values.
         covariate_names: length K.
         min_n: a group needs more than ``D + 1`` and at least ``min_n`` individuals.
+        binary: names of the case-control phenotypes (0/1): grouped apart from the others.
     Returns:
         The groups (in order of their first phenotype) and warning lines for skipped phenotypes.
     """
@@ -104,9 +109,11 @@ def group_phenotypes(Y: np.ndarray, names: list[str], *, C: np.ndarray, covariat
             warnings.append(f"phenotype {name} is constant ({v[0]:g}) over its {int(m.sum())} "
                             f"individuals; skipped")
             continue
-        patterns.setdefault(np.packbits(m).tobytes() + bytes([int(m.sum()) % 256]), []).append(j)
+        is_bin = binary is not None and name in binary
+        patterns.setdefault(np.packbits(m).tobytes() + bytes([int(m.sum()) % 256, is_bin]),
+                            []).append(j)
     groups: list[PhenotypeGroup] = []
-    for cols in patterns.values():
+    for key, cols in patterns.items():
         rows = np.flatnonzero(ok[:, cols[0]])
         X, kept, notes = clean_covariates(C[rows], covariate_names)
         gnames = [names[j] for j in cols]
@@ -116,5 +123,6 @@ def group_phenotypes(Y: np.ndarray, names: list[str], *, C: np.ndarray, covariat
             continue
         groups.append(PhenotypeGroup(rows=rows, names=gnames, columns=np.array(cols),
                                      Y=Y[np.ix_(rows, np.asarray(cols, dtype=np.intp))], X=X,
-                                     covariate_names=kept, warnings=notes))
+                                     covariate_names=kept, warnings=notes,
+                                     binary=bool(key[-1])))
     return groups, warnings

@@ -55,7 +55,11 @@ __all__ = ["GwasOptions", "GwasSummary", "GwasMode", "GwasRun", "run_mode", "ope
 
 @dataclass
 class GwasOptions:
-    """Everything a run depends on (the command line maps onto this one to one)."""
+    """Everything a run depends on (the command line maps onto this one to one).
+
+    ``binary``: which phenotypes are case-control (``"auto"``, ``"none"`` or names,
+    ``binary.detect``); ``binary_test``: how they are tested (``binary.model.BINARY_TESTS``).
+    """
 
     out: str
     pheno: str
@@ -81,6 +85,8 @@ class GwasOptions:
     linear: bool = False
     reml: bool = True
     block_size: int = 1000
+    binary: str | list[str] = "auto"
+    binary_test: str = "firth"
     threads: int = 1
     overwrite: bool = False
     progress: bool = True

@@ -12,6 +12,12 @@ inputs, chunks, resume, merge):
    ``PREFIX.nullmodel.tsv``; then per chunk the batched test of every variant against every
    phenotype (``association``). ``--linear``: no kernel, the OLS test.
 
+Case-control phenotypes (a group with ``binary``, ``binary.block``): the linear mixed model
+is fitted on the 0/1 scale as for a quantitative trait, and gives every individual's
+leave-one-out LOCO polygenic prediction (``loco_predictions``), which enters the logistic null
+model as a covariate; the variants are tested by the score test with the chosen correction.
+``--linear``: logistic regression without a polygenic term.
+
 With ``--threads T`` the similarity's block products run as tiles on T threads, up to T
 chromosomes' kernels are decomposed at once (one thread each) and chunks are tested in
 parallel (``driver``); the outputs are the same bytes for any T.
@@ -29,6 +35,8 @@ from ..errors import InputError
 from ..io.genotypes import variant_selection
 from ..outputs import atomic_path
 from ..runlog import NullLog, RunLog
+from .association import GroupModel
+from .binary.block import BinaryGroupModel
 from .chunks import ChunkStore
 from .design import PhenotypeGroup
 from .driver import GwasMode, GwasOptions, GwasRun, GwasSummary, output_paths, run_mode
@@ -39,7 +47,7 @@ from .qc import variant_qc
 from .results import pack_chunk
 
 __all__ = ["GwasOptions", "GwasSummary", "ExactMode", "run_gwas", "loco_kinships",
-           "lambda_gc", "output_paths"]
+           "lambda_gc", "output_paths", "loco_predictions"]
 
 
 def run_gwas(options: GwasOptions, *, log: RunLog | None = None,
@@ -103,16 +111,21 @@ class ExactMode(GwasMode):
         o = self.options
         return "ols" if o.linear else (str(chromosome) if o.loco else "all")
 
-    def build_model(self, key) -> tuple[list[GroupSolver], float]:
+    def build_model(self, key) -> tuple[list[GroupSolver], list[BinaryGroupModel | None],
+                                        float]:
         """Every group's solver for the kernel ``key`` (eigendecomposition and null models),
-        and the seconds it took."""
+        the logistic null models of the binary groups, and the seconds it took."""
         o, inp = self.options, self.run.inputs
         t = time.perf_counter()
         solvers = [GroupSolver.build(
             group=g, kinship=None if self.kinships is None else self.kinships[k],
             leave_out=int(key) if key not in ("ols", "all") else None, reml=o.reml,
             linear=o.linear) for k, g in enumerate(inp.groups)]
-        return solvers, time.perf_counter() - t
+        binary = [None if not g.binary else BinaryGroupModel.build(
+            group=g, test=o.binary_test, linear=o.linear,
+            predictions=None if o.linear else loco_predictions(s.model, g))
+            for s, g in zip(solvers, inp.groups)]
+        return solvers, binary, time.perf_counter() - t
 
     def models_ahead(self, threads: int) -> int:
         """Kernels decomposed ahead: ``threads - 1``, fewer where their eigendecompositions
@@ -123,10 +136,15 @@ class ExactMode(GwasMode):
 
     def use_model(self, key, model) -> None:
         """Write the kernel's null-model table (not for OLS)."""
-        solvers, seconds = model
+        solvers, binary, seconds = model
         self.t_models += seconds
         if not self.options.linear:
-            rows = [row for s in solvers for row in s.null_rows(key)]
+            rows = []
+            for s, b in zip(solvers, binary):
+                part = s.null_rows(key)
+                for row, extra in zip(part, b.null_rows() if b is not None else []):
+                    row.update(extra)
+                rows.extend(part)
             with atomic_path(self.store.null_path(key)) as tmp:
                 pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
 
@@ -134,17 +152,25 @@ class ExactMode(GwasMode):
                    model: Any) -> dict[str, np.ndarray]:
         """Test one chunk with the solvers of its kernel."""
         o, inp = self.options, self.run.inputs
-        solvers, _ = model
+        solvers, binary, _ = model
         block = inp.source.read(samples=inp.geno_rows, variants=variant_selection(variants))
         qc = variant_qc(dosages=block.dosages, info=block.info, **o.qc_thresholds())
         keep = qc.keep
         dk = block.dosages[:, keep]
         res = []
-        for s, g in zip(solvers, inp.groups):
+        extras: list[dict[str, np.ndarray] | None] = []
+        for s, b, g in zip(solvers, binary, inp.groups):
+            if b is not None:
+                af, n_ok, r, extra = b.test(dk[g.rows])
+                res.append((af, n_ok, r))
+                extras.append(extra)
+                continue
             r, af, n_ok = s.test(dk[g.rows])
             res.append((af, n_ok, r))
+            extras.append(None)
         return pack_chunk(variants=variants[keep], qc_fail=qc.fail, groups=res,
-                          info=None if block.info is None else np.asarray(block.info)[keep])
+                          info=None if block.info is None else np.asarray(block.info)[keep],
+                          binary=extras)
 
     def close_scan(self) -> None:
         self.run.timings["eigendecompositions and null models"] = self.t_models
@@ -220,3 +246,21 @@ def loco_kinships(*, store: ChunkStore, groups: list[PhenotypeGroup], source, ro
     for kin, path in zip(kins, paths):
         kin.save(path)
     return kins
+
+
+def loco_predictions(model: GroupModel, group: PhenotypeGroup) -> np.ndarray:
+    """Every individual's leave-one-out polygenic prediction on the 0/1 scale from the
+    group's (LOCO) mixed model (``binary.model.loco_prediction_rows``), shape (N, P).
+
+    With ``V_p = K + delta_p I = U diag(1/w_p) U'``: ``u = Pi_p y_p = U (w_p * (U'y_p -
+    U'X c_p))`` and ``diag(V_p^-1) = (U * U) w_p``: ``N^2 (P + 1)`` flops beside the ``N^3``
+    eigendecomposition.
+    """
+    from .binary.model import loco_prediction_rows
+
+    assert model.U is not None, "a mixed model"
+    U, W = model.U, model.W
+    u = U @ (W * (model.UtY - model.UtX @ model.c.T))
+    Y, X = group.Y, group.X
+    Py = Y - X @ np.linalg.lstsq(X, Y, rcond=None)[0]
+    return loco_prediction_rows(Py=Py, u=u, vinv_diag=(U * U) @ W)

@@ -18,6 +18,7 @@ from ..io.align import align_samples
 from ..io.genotypes import GenotypeSource, open_genotypes
 from ..io.tables import read_id_list, read_table
 from ..runlog import RunLog
+from .binary.detect import decide_binary
 from .design import PhenotypeGroup, group_phenotypes
 
 __all__ = ["GwasInputs", "prepare_inputs"]
@@ -85,7 +86,17 @@ def prepare_inputs(o, log: RunLog, *, use_grm: bool = True) -> GwasInputs:
     if len(ana) < 3:
         raise InputError(f"{o.covar}: only {len(ana)} individuals have all covariates")
     Y = pheno.values.to_numpy()[al.index[pkey]][ana]
-    groups, warns = group_phenotypes(Y, pheno.columns, C=C[ana], covariate_names=cnames)
+    Y, decisions = decide_binary(Y, list(pheno.columns), spec=getattr(o, "binary", "none"),
+                                 source=pheno.path)
+    for d in decisions:
+        if d.note:
+            log.warning(f"{pheno.path}: {d.note}")
+        if d.binary:
+            log.info(f"phenotype {d.name}: binary (coded {d.coding}), {d.n_cases} cases and "
+                     f"{d.n_controls} controls")
+    binary = {d.name for d in decisions if d.binary}
+    groups, warns = group_phenotypes(Y, pheno.columns, C=C[ana], covariate_names=cnames,
+                                     binary=binary)
     for w in warns:
         log.warning(f"{pheno.path}: {w}")
     if not groups:
@@ -93,7 +104,8 @@ def prepare_inputs(o, log: RunLog, *, use_grm: bool = True) -> GwasInputs:
     for k, g in enumerate(groups):
         for w in g.warnings:
             log.warning(f"{o.covar}: {w} (phenotypes {', '.join(g.names)})")
-        log.info(f"group {k}: {g.n} individuals, {len(g.names)} phenotypes "
+        log.info(f"group {k}: {g.n} individuals, {len(g.names)} "
+                 f"{'binary ' if g.binary else ''}phenotypes "
                  f"({', '.join(g.names)}), covariates {', '.join(g.covariate_names)}")
         n_counts[f"group {k}"] = g.n
     geno_rows = al.index[gkey][ana]

@@ -3,7 +3,10 @@
 A chunk (``pack_chunk``) holds, for its B variants kept by QC, G phenotype groups and P
 phenotypes in run order: ``variants`` (B,) indices into the genotype source, ``qc`` (5,)
 variants removed per ``qc.QC_REASONS``, ``info`` (B,) for BGEN, ``af`` and ``n`` (B, G)
-effect-allele frequency and calls per group, ``beta``, ``se`` and ``nlp`` (B, P).
+effect-allele frequency and calls per group, ``beta``, ``se`` and ``nlp`` (B, P); with a
+case-control phenotype in the run, ``af_cases``, ``af_controls`` (B, P) (NaN for quantitative
+phenotypes), ``n_cases`` and ``n_controls`` (B, P) (non-missing calls; -1 for quantitative
+phenotypes), written to the case-control phenotypes' files as the schema's optional columns.
 
 ``merge_results`` reads every chunk once, in order, and appends its rows to every phenotype's
 output as one gzip member per batch of rows (members concatenate into one valid gzip file), so
@@ -24,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io.sumstats import COLUMNS, arrow_column, format_rows, gzip_member
+from ..io.sumstats import COLUMNS, OPTIONAL_COLUMNS, arrow_column, format_rows, gzip_member
 from ..outputs import atomic_path
 from .association import AssociationResult
 from .chunks import ChunkStore
@@ -35,11 +38,12 @@ from .qc import QC_REASONS
 
 __all__ = ["merge_results", "pack_chunk", "CHUNK_LAYOUT"]
 
-CHUNK_LAYOUT = 2   # in the run signature: a chunk directory of another layout is not resumed
+CHUNK_LAYOUT = 3   # in the run signature: a chunk directory of another layout is not resumed
 
 
 def pack_chunk(*, variants: np.ndarray, qc_fail: dict[str, np.ndarray], info: np.ndarray | None,
-               groups: list[tuple[np.ndarray, np.ndarray, AssociationResult]]
+               groups: list[tuple[np.ndarray, np.ndarray, AssociationResult]],
+               binary: list[dict[str, np.ndarray] | None] | None = None
                ) -> dict[str, np.ndarray]:
     """The arrays of one chunk.
 
@@ -48,6 +52,9 @@ def pack_chunk(*, variants: np.ndarray, qc_fail: dict[str, np.ndarray], info: np
         qc_fail: per QC reason, the boolean fail mask over the chunk's variants.
         info: imputation INFO of the kept variants (BGEN) or None.
         groups: per phenotype group ``(af (B,), n (B,), result (arrays (B, P_k)))``.
+        binary: per group, None (quantitative) or the case-control columns ``af_cases``,
+            ``af_controls``, ``n_cases``, ``n_controls`` (each (B, P_k)); None: no
+            case-control phenotype in the run.
     """
     out = {"variants": np.asarray(variants, dtype=np.int64),
            "qc": np.array([int(np.sum(qc_fail[k])) for k in QC_REASONS], dtype=np.int64),
@@ -58,6 +65,15 @@ def pack_chunk(*, variants: np.ndarray, qc_fail: dict[str, np.ndarray], info: np
            "nlp": np.hstack([r.neg_log10_p for _, _, r in groups])}
     if info is not None:
         out["info"] = np.asarray(info, dtype=np.float64)
+    if binary is not None and any(x is not None for x in binary):
+        for key, fill in (("af_cases", np.nan), ("af_controls", np.nan), ("n_cases", -1),
+                          ("n_controls", -1)):
+            parts = []
+            for (_, _, r), x in zip(groups, binary):
+                shape = r.beta.shape
+                parts.append(np.full(shape, fill) if x is None else
+                             np.broadcast_to(x[key], shape))
+            out[key] = np.hstack(parts).astype(np.int64 if fill == -1 else np.float64)
     return out
 
 
@@ -83,7 +99,13 @@ def merge_results(*, store: ChunkStore, n_chunks: int, groups: list[PhenotypeGro
     group_of = np.array([k for k, g in enumerate(groups) for _ in g.names])
     p = len(names)
     qc = np.zeros(len(QC_REASONS), dtype=np.int64)
-    header = "\t".join(COLUMNS + (["info"] if has_info else [])) + "\n"
+    binary_names = {n for g in groups if g.binary for n in g.names}
+    extra_binary = ["n_cases", "n_controls", "effect_allele_frequency_cases",
+                    "effect_allele_frequency_controls"]
+    assert all(c in OPTIONAL_COLUMNS for c in extra_binary)
+    headers = {n: ("\t".join(COLUMNS + (["info"] if has_info else [])
+                             + (extra_binary if n in binary_names else [])) + "\n").encode()
+               for n in names}
     scratch = store.dir / "nlp.f32"
     nlp_all = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32,
                                         shape=(p, max(n_rows_max, 1)))
@@ -93,7 +115,7 @@ def merge_results(*, store: ChunkStore, n_chunks: int, groups: list[PhenotypeGro
     ea = variants["effect_allele"].to_numpy()
     oa = variants["other_allele"].to_numpy()
     n_rows = 0
-    with _Outputs(paths, names, header.encode()) as outs:
+    with _Outputs(paths, names, headers) as outs:
         pending: list[dict[str, np.ndarray]] = []
         pending_rows = 0
 
@@ -120,6 +142,11 @@ def merge_results(*, store: ChunkStore, n_chunks: int, groups: list[PhenotypeGro
                              "p_value": np.power(10.0, -nlp), "neg_log10_p_value": nlp})
                 if has_info:
                     cols["info"] = info
+                if names[j] in binary_names:
+                    cols.update({"n_cases": z["n_cases"][:, j],
+                                 "n_controls": z["n_controls"][:, j],
+                                 "effect_allele_frequency_cases": z["af_cases"][:, j],
+                                 "effect_allele_frequency_controls": z["af_controls"][:, j]})
                 return gzip_member(format_rows(cols, header=False))
 
             for name, data in zip(names, (workers or Workers(1)).map(member, range(p))):
@@ -166,15 +193,16 @@ class _Outputs:
     onto its path only when all are complete; on error none is left behind. Files are opened
     per append, so the number of phenotypes is not limited by open-file limits."""
 
-    def __init__(self, paths: dict[str, str], names: list[str], header: bytes) -> None:
-        self.paths, self.names, self.header = paths, names, header
+    def __init__(self, paths: dict[str, str], names: list[str],
+                 headers: dict[str, bytes]) -> None:
+        self.paths, self.names, self.headers = paths, names, headers
         self._ctx: dict[str, Any] = {}
         self.tmp: dict[str, Path] = {}
 
     def __enter__(self) -> "_Outputs":
-        member = gzip_member(self.header)
         try:
             for name in self.names:
+                member = gzip_member(self.headers[name])
                 ctx = atomic_path(self.paths[name])
                 self.tmp[name] = ctx.__enter__()
                 self._ctx[name] = ctx

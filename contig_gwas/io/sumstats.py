@@ -3,7 +3,10 @@
 Files are tab-separated and gzip-compressed, written atomically (temporary file + rename).
 ``neg_log10_p_value`` is computed from the test statistic on the log scale, so it stays finite
 when ``p_value`` underflows to 0 (p-values below ~1e-308 are written as 0 with an exact
-``neg_log10_p_value``). ``info`` is present for BGEN input.
+``neg_log10_p_value``). ``info`` is present for BGEN input; ``n_cases``, ``n_controls``
+(non-missing calls) and ``effect_allele_frequency_cases``/``_controls`` for a case-control
+phenotype (whose ``beta`` and ``standard_error`` are on the log-odds scale). Readers accept
+files with or without the optional columns.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from ..outputs import atomic_path
 COLUMNS = ["chromosome", "base_pair_location", "variant_id", "effect_allele", "other_allele",
            "effect_allele_frequency", "n", "beta", "standard_error", "p_value",
            "neg_log10_p_value"]
-OPTIONAL_COLUMNS = ["info"]
+OPTIONAL_COLUMNS = ["info", "n_cases", "n_controls", "effect_allele_frequency_cases",
+                    "effect_allele_frequency_controls"]
 _LN10 = np.log(10.0)
 
 
@@ -151,7 +155,8 @@ def sumstats_columns(table: pd.DataFrame) -> list[str]:
 
 
 def write_sumstats(path: str | os.PathLike, table: pd.DataFrame) -> None:
-    """Write a summary-statistics table (must hold COLUMNS; ``info`` optional), atomically."""
+    """Write a summary-statistics table (must hold COLUMNS; OPTIONAL_COLUMNS where present),
+    atomically."""
     cols = sumstats_columns(table)
     data = format_rows({c: table[c].to_numpy() for c in cols}, header=True)
     with atomic_path(path) as tmp:
