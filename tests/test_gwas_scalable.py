@@ -429,10 +429,12 @@ def test_step1_passes_are_the_same_bits_for_any_thread_count():
         assert np.array_equal(getattr(fits[0], f), getattr(fits[1], f)), f
 
 
-def test_step2_reads_step1_codes_back_as_the_calls(tmp_path, monkeypatch):
+@pytest.mark.parametrize("bits", [2, 8])
+def test_step2_reads_step1_codes_back_as_the_calls(tmp_path, monkeypatch, bits):
     """Step 2 reads the test genotypes from step 1's codes (``blocks.Step1Pass``): the calls
-    the file holds, bit for bit, including variants whose missing calls get the code of a call
-    (mean within 1/254 of 0, 1 or 2), and step 1's QC decisions."""
+    the file holds, bit for bit, including (8 bits) variants whose missing calls get the code
+    of a call (mean within 1/254 of 0, 1 or 2; 2-bit codes hold missing calls as such), and
+    step 1's QC decisions."""
     import bed_reader
 
     from contig_gwas.gwas.parallel import Workers
@@ -466,9 +468,12 @@ def test_step2_reads_step1_codes_back_as_the_calls(tmp_path, monkeypatch):
     with Workers(2) as w:
         genos, saved = model_genotypes(src=src, rows=rows, groups=groups, qc_thresholds=qc,
                                        block_size=16, max_variants=None, progress=False,
-                                       log=NullLog(), workers=w, keep_calls=True)
-    assert saved is not None
-    assert saved.column[10] in saved.odd[0] and saved.column[12] in saved.odd[0]
+                                       log=NullLog(), workers=w, keep_calls=True, bits=bits)
+    assert saved is not None and all(g.bits == bits for g in genos)
+    if bits == 8:
+        assert saved.column[10] in saved.odd[0] and saved.column[12] in saved.odd[0]
+    else:
+        assert saved.odd == [{}, {}]
     variants = np.arange(m)
     keep, fail = saved.qc(variants)
     ref = block_qc_of(src, rows, variants, qc)

@@ -1,9 +1,9 @@
 """Genotype blocks as the scalable mode reads them: int8 hard calls from sources that hold only
 hard calls (PLINK .bed, PGEN without dosages), dosages otherwise; QC on either; the rows of a
-phenotype group; and step 1's one pass over the model variants into 8-bit codes per group
-(``model_genotypes``), whose QC decisions step 2 reuses when it tests the same file, and whose
-codes it reads back as the hard calls they are (``Step1Pass``: each hard call is read from the
-file once)."""
+phenotype group; and step 1's one pass over the model variants into 2-bit (hard calls) or
+8-bit (dosages) codes per group (``model_genotypes``), whose QC decisions step 2 reuses when it
+tests the same file, and whose codes it reads back as the hard calls they are (``Step1Pass``:
+each hard call is read from the file once)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ...runlog import RunLog
 from ..design import PhenotypeGroup
 from ..parallel import Workers
 from ..qc import QC_REASONS, VariantQC, calls_qc, variant_qc
-from .codes import CODE_SCALE, Step1Genotypes, default_block, encode_block, encode_calls
+from .codes import CALL_OF_CODE, Step1Genotypes, default_block, encode_block, encode_calls
 
 __all__ = ["read_block", "read_blocks", "group_subsets", "take_rows", "block_qc",
            "model_genotypes", "Step1Pass", "calls_from_codes"]
@@ -76,9 +76,9 @@ def block_qc(calls: np.ndarray | None, block, thresholds: dict) -> VariantQC:
 def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
                     qc_thresholds: dict | None, block_size: int, max_variants: int | None,
                     progress: bool, log: RunLog, workers: Workers | None = None,
-                    keep_calls: bool = False
+                    keep_calls: bool = False, bits: int | None = None, bed_map: bool = True
                     ) -> tuple[list[Step1Genotypes], Step1Pass | None]:
-    """One pass over the model variants into 8-bit codes, per group.
+    """One pass over the model variants into 2-bit or 8-bit codes, per group.
 
     Args:
         src: the model genotypes (``--grm-bfile``, or the test genotypes); every variant is
@@ -92,6 +92,12 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
         keep_calls: also return the ``Step1Pass`` through which step 2 reuses the QC
             decisions and, for hard calls, reads the codes back as the calls (None where step 1
             did not pass over the test genotypes as step 2 does: thinned variants, no QC).
+        bits: 2 (``codes``: ``ceil(N / 4)`` bytes a variant; dosages hard-called) or 8
+            (``N`` bytes; dosages to within 1/254); None: 2 for hard-call sources, 8 for
+            dosages (their statistics unchanged).
+        bed_map: with 2 bits, a PLINK .bed source whose every individual is analysed in file
+            order by a single group is not copied: the codes are a read-only memory map of the
+            .bed (``bed_codes``), of which the pass keeps only the coefficients.
     Returns:
         the codes of every group, and the ``Step1Pass`` (or None).
     Raises:
@@ -109,15 +115,21 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
         variants = variants[pick]
         log.info(f"step 1: model variants thinned evenly to {len(variants)}")
     keep_calls = keep_calls and not thinned and qc_thresholds is not None
+    if bits is None:
+        bits = 2 if src.hard_calls else 8
     hard = keep_calls and bool(src.hard_calls)
     m = len(variants)
+    subsets = group_subsets(groups, len(rows))
+    mapped = bed_codes(src, rows) if bits == 2 and bed_map and subsets == [None] else None
     buf: list[dict[str, Any]] = [
-        dict(codes=np.empty((g.n, m), np.uint8, order="F"), a=np.empty(m, np.float32),
-             b=np.empty(m, np.float32), ss=np.empty(m), chrom=np.empty(m, np.int64), odd={})
+        dict(codes=None if mapped is not None else np.empty((g.n, m), np.uint8, order="F")
+             if bits == 8 else np.empty((m, -(-g.n // 4)), np.uint8),
+             a=np.empty(m, np.float32), b=np.empty(m, np.float32), ss=np.empty(m),
+             chrom=np.empty(m, np.int64), odd={}, rows=np.empty(m, np.int64))
         for g in groups]
     reason = np.full(len(src.variants), -1, np.int8)
     column = np.full(len(src.variants), -1, np.int64)
-    subsets = group_subsets(groups, len(rows))
+    odd_calls = hard and bits == 8
 
     def task(idx: np.ndarray):
         calls, block = read_block(src, rows, idx)
@@ -136,8 +148,8 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
         coded = []
         for sub in subsets:
             dg = take_rows(d, sub)
-            out = encode(dg)
-            coded.append(out + (_odd_columns(dg, out[0]) if hard else {},))
+            out = encode(dg, bits=0 if mapped is not None else bits)
+            coded.append(out + (_odd_columns(dg, out[0]) if odd_calls else {},))
         return idx, fail, coded
 
     n_used = 0
@@ -153,28 +165,55 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
         sl = slice(n_used, n_used + w)
         column[idx] = np.arange(n_used, n_used + w)
         for bf, (codes, a, b, ss, odd) in zip(buf, coded):
-            bf["codes"][:, sl], bf["a"][sl], bf["b"][sl], bf["ss"][sl] = codes, a, b, ss
-            bf["chrom"][sl] = chrom[idx]
+            if bf["codes"] is None:
+                pass
+            elif bits == 8:
+                bf["codes"][:, sl] = codes
+            else:
+                bf["codes"][sl] = codes
+            bf["a"][sl], bf["b"][sl], bf["ss"][sl] = a, b, ss
+            bf["chrom"][sl], bf["rows"][sl] = chrom[idx], idx
             bf["odd"].update({n_used + j: c for j, c in odd.items()})
         n_used += w
-    out = [Step1Genotypes(codes=bf["codes"][:, :n_used], a=bf["a"][:n_used],
-                          b=bf["b"][:n_used], ss=bf["ss"][:n_used],
-                          chromosome=bf["chrom"][:n_used],
-                          block=default_block(g.n))
+    out = [Step1Genotypes(codes=mapped if mapped is not None else
+                          bf["codes"][:, :n_used] if bits == 8 else bf["codes"][:n_used],
+                          a=bf["a"][:n_used], b=bf["b"][:n_used], ss=bf["ss"][:n_used],
+                          chromosome=bf["chrom"][:n_used], block=default_block(g.n), bits=bits,
+                          n_individuals=g.n,
+                          rows=bf["rows"][:n_used] if mapped is not None else None)
            for g, bf in zip(groups, buf)]
     if n_used == 0 or out[0].ss.sum() <= 0:
         raise InputError(f"{src.path}: no polymorphic variant to build the genetic similarity")
+    held = (f"a memory map of {src.path}" if mapped is not None else
+            f"{out[0].nbytes / 2**20:.0f} MiB of {bits}-bit codes per group")
     log.info(f"step 1: {n_used} model variants over {len(out[0].chromosomes())} chromosomes "
-             f"(standardised, mean-imputed, FaST-LMM similarity), {out[0].codes.nbytes / 2**20:.0f}"
-             f" MiB of 8-bit codes per group")
+             f"(standardised, mean-imputed, FaST-LMM similarity), {held}")
     saved = Step1Pass(column=column, reason=reason, genotypes=out if hard else None,
                       odd=[bf["odd"] for bf in buf]) if keep_calls else None
     return out, saved
 
 
-#: hard call of each 8-bit code (0, 127, 254 -> 0, 1, 2), -127 (missing) for any other code
-_CALL_OF_CODE = np.full(256, -127, np.int8)
-_CALL_OF_CODE[[0, int(CODE_SCALE), 2 * int(CODE_SCALE)]] = [0, 1, 2]
+def bed_codes(src, rows: np.ndarray) -> np.ndarray | None:
+    """A read-only memory map of the variant records of ``src``'s PLINK .bed, uint8, shape
+    (M, ceil(N / 4)), where it holds the 2-bit codes of ``rows`` as ``codes.Step1Genotypes``
+    wants them: a variant-major .bed whose every individual is analysed, in file order
+    (else None: the codes are packed in memory)."""
+    from ...io.plink import PlinkSource
+
+    if not isinstance(src, PlinkSource):
+        return None
+    n_file, m_file = len(src.samples), len(src.variants)
+    if len(rows) != n_file or not np.array_equal(rows, np.arange(n_file)):
+        return None
+    path = src.path if str(src.path).endswith(".bed") else f"{src.path}.bed"
+    nb = -(-n_file // 4)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(3)
+        mm = np.memmap(path, dtype=np.uint8, mode="r", offset=3, shape=(m_file, nb))
+    except (OSError, ValueError):
+        return None
+    return mm if head == b"\x6c\x1b\x01" else None
 
 
 def _odd_columns(calls: np.ndarray, codes: np.ndarray) -> dict[int, np.ndarray]:
@@ -184,14 +223,14 @@ def _odd_columns(calls: np.ndarray, codes: np.ndarray) -> dict[int, np.ndarray]:
     miss = calls < 0
     first = np.argmax(miss, axis=0)                      # a missing call's row, where any
     fill = codes[first, np.arange(codes.shape[1])]
-    odd = miss[first, np.arange(codes.shape[1])] & (_CALL_OF_CODE[fill] >= 0)
+    odd = miss[first, np.arange(codes.shape[1])] & (CALL_OF_CODE[fill] >= 0)
     return {int(j): np.array(calls[:, j]) for j in np.flatnonzero(odd)}
 
 
 def calls_from_codes(codes: np.ndarray) -> np.ndarray:
     """The int8 hard calls (-127 where missing) of hard-call codes (``encode_calls``), shape
     and memory order of ``codes``; exact except for the columns ``Step1Pass`` keeps aside."""
-    return _CALL_OF_CODE[codes]
+    return CALL_OF_CODE[codes]
 
 
 @dataclass
@@ -234,10 +273,7 @@ class Step1Pass:
         if self.genotypes is None:
             raise ValueError("step 1 coded dosages: read them from the file")
         cols = self.column[variants]
-        g = self.genotypes[group]
-        contiguous = len(cols) and cols[-1] - cols[0] == len(cols) - 1
-        block = g.codes[:, cols[0]:cols[-1] + 1] if contiguous else g.codes[:, cols]
-        calls = calls_from_codes(block)
+        calls = self.genotypes[group].calls(cols)
         for j, c in enumerate(cols.tolist()):
             if c in self.odd[group]:
                 calls[:, j] = self.odd[group][c]
