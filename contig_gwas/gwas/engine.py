@@ -123,7 +123,8 @@ class ExactMode(GwasMode):
             linear=o.linear) for k, g in enumerate(inp.groups)]
         binary = [None if not g.binary else BinaryGroupModel.build(
             group=g, test=o.binary_test, linear=o.linear,
-            predictions=None if o.linear else loco_predictions(s.model, g))
+            predictions=None if o.linear else _zero_at_lower_bound(
+                loco_predictions(s.model, g), s))
             for s, g in zip(solvers, inp.groups)]
         return solvers, binary, time.perf_counter() - t
 
@@ -264,3 +265,11 @@ def loco_predictions(model: GroupModel, group: PhenotypeGroup) -> np.ndarray:
     Y, X = group.Y, group.X
     Py = Y - X @ np.linalg.lstsq(X, Y, rcond=None)[0]
     return loco_prediction_rows(Py=Py, u=u, vinv_diag=(U * U) @ W)
+
+
+def _zero_at_lower_bound(pred: np.ndarray, solver: GroupSolver) -> np.ndarray:
+    """No polygenic prediction for a phenotype whose h2 is at its lower bound."""
+    for j, f in enumerate(solver.fits):
+        if f.at_bound and f.h2 < 0.5:
+            pred[:, j] = 0.0
+    return pred

@@ -62,9 +62,10 @@ class BinaryGroupModel:
 
     @classmethod
     def build(cls, *, group: PhenotypeGroup, test: str, predictions: np.ndarray | None,
-              linear: bool) -> "BinaryGroupModel":
-        """Fit every phenotype's null model (``predictions``: (N_g, P_g) or None)."""
-        nulls, rows = fit_nulls(Y=group.Y, X=group.X, predictions=predictions)
+              linear: bool, rtol: float = 1e-6) -> "BinaryGroupModel":
+        """Fit every phenotype's null model (``predictions``: (N_g, P_g) or None; ``rtol``:
+        ``model.fit_nulls``)."""
+        nulls, rows = fit_nulls(Y=group.Y, X=group.X, predictions=predictions, rtol=rtol)
         return cls(group=group, nulls=nulls, summaries=rows, test_name=test,
                    full_logistic=linear and test in ("firth", "logistic"))
 

@@ -70,20 +70,26 @@ def _prediction_column(X: np.ndarray, pred: np.ndarray, y: np.ndarray,
     return r / sd
 
 
-def fit_nulls(*, Y: np.ndarray, X: np.ndarray, predictions: np.ndarray | None
-              ) -> tuple[list[NullLogistic], list[NullSummary]]:
+def fit_nulls(*, Y: np.ndarray, X: np.ndarray, predictions: np.ndarray | None,
+              rtol: float = 1e-6) -> tuple[list[NullLogistic], list[NullSummary]]:
     """Every phenotype's logistic null model.
 
     Args:
         Y: 0/1 phenotypes, shape (N, P).
         X: covariates with intercept, shape (N, D).
         predictions: leave-one-out LOCO polygenic predictions on the 0/1 scale, shape (N, P)
-            (None: no polygenic term, ``--linear``).
+            (None: no polygenic term, ``--linear``); a column of zeros: none for that
+            phenotype (h2 at its lower bound).
+        rtol: a prediction whose standard deviation (covariates projected out) is below
+            ``rtol`` times the phenotype's is not used: it is the solver's error, not signal
+            (round-off in the exact mode; the conjugate-gradient tolerance in the scalable
+            mode, where the solves' relative error is ``cg_tol``).
     """
     nulls, rows = [], []
     for j in range(Y.shape[1]):
         y = Y[:, j]
-        col = None if predictions is None else _prediction_column(X, predictions[:, j], y)
+        col = None if predictions is None else _prediction_column(X, predictions[:, j], y,
+                                                                      rtol=rtol)
         Xa = X if col is None else np.column_stack([X, col])
         fit = fit_logistic(y=y, X=Xa)
         nulls.append(prepare_null(y=y, X=Xa, eta=fit.eta))
@@ -110,9 +116,11 @@ def loco_prediction_rows(*, Py: np.ndarray, u: np.ndarray, vinv_diag: np.ndarray
     Args:
         Py: phenotypes with the covariates projected out, shape (N, P).
         u: ``Pi y``, shape (N, P).
-        vinv_diag: ``diag(V^-1)``, shape (N, P), or its mean over individuals (the scalable
-            mode, which has no diagonal: the calibration factor ``rho``, an estimate of the
-            mean of ``diag(Pi)``, which differs from it by ``O(D / N)``).
+        vinv_diag: ``diag(V^-1)``, shape (N, P), or (1, P) (the scalable mode, which has no
+            diagonal: ``1 / (1 + delta)``, that of unrelated individuals with ``K_ii = 1``;
+            the own-phenotype part left in the prediction is then about
+            ``(K_ii - 1) / (K_ii + delta)`` of it, plus a few percent for individuals with
+            close relatives).
     """
     return Py - u / vinv_diag
 

@@ -22,6 +22,13 @@ behaviour and chunked resumable output are the exact mode's:
    are multiples of 1/255), and keeping the exact dosages would take two (8-bit BGEN) to four
    times the codes' memory, where reading them again costs one more decode on all threads.
 
+Case-control phenotypes (a group with ``binary``): step 1 fits the linear mixed model on the
+0/1 scale as for a quantitative trait; per tested chromosome, its LOCO solution gives every
+individual's leave-one-out polygenic prediction (``binary.model.loco_prediction_rows``, with
+``1 / (1 + delta)`` for ``diag(V^-1)``, ``K_ii ~ 1``), a covariate of the
+phenotype's logistic null model; step 2 tests by the score test with the chosen correction
+(``binary.block``).
+
 Threads: step 1's passes over the codes, the reading and coding of its model genotypes, and
 the chunks of step 2 run on the driver's worker threads (``parallel.Workers``); the results
 are the same bits for any number of threads.
@@ -49,6 +56,7 @@ from ...errors import InputError
 from ...outputs import atomic_path, refuse_to_overwrite
 from ...runlog import RunLog
 from ..association import impute_block, impute_calls
+from ..binary.block import BinaryGroupModel
 from ..chunks import ChunkStore
 from ..design import PhenotypeGroup
 from ..driver import GwasMode, GwasOptions, GwasRun, GwasSummary, open_run, scan_run
@@ -192,18 +200,75 @@ class ScalableMode(GwasMode):
         self.fits = fits
         self.subsets = group_subsets(inp.groups, len(inp.geno_rows))
 
+    def model_key(self, chromosome: int) -> Any:
+        """One model for all chromosomes, or with a case-control group and LOCO, one per
+        chromosome (its logistic null models)."""
+        binary = any(g.binary for g in self.run.inputs.groups)
+        return chromosome if binary and self.options.loco else None
+
+    def build_model(self, key: Any) -> list[BinaryGroupModel | None]:
+        """The logistic null models of the binary groups for the chromosome ``key`` (None:
+        the genome-wide model)."""
+        chrom = 0 if key is None else int(key)
+        out: list[BinaryGroupModel | None] = []
+        for g, f, Q in zip(self.run.inputs.groups, self.fits, self.Qs):
+            if not g.binary:
+                out.append(None)
+                continue
+            from ..binary.model import loco_prediction_rows
+
+            u = f.U[f.solve_index(chrom)]
+            Py = g.Y - Q @ (Q.T @ g.Y)
+            # diag(V^-1) ~ 1 / (K_ii + delta) with K_ii ~ 1 (the standardised similarity):
+            # exact up to the off-diagonal (relatives') terms, which raise it by a few percent
+            r = f.vc_index(chrom)
+            d = 1.0 / (1.0 + f.delta[r])
+            pred = loco_prediction_rows(Py=Py, u=u, vinv_diag=d[None, :])
+            # h2 at its lower bound: no polygenic term (the prediction is solver error)
+            low = np.log(f.delta[r]) >= log_delta_bounds(self.settings.h2_bounds)[1] - 1e-3
+            pred[:, low] = 0.0
+            out.append(BinaryGroupModel.build(group=g, test=self.options.binary_test,
+                                              predictions=pred, linear=False,
+                                              rtol=10 * self.settings.cg_tol))
+        return out
+
+    def use_model(self, key: Any, model: Any) -> None:
+        """Log the binary null models of ``key``."""
+        for bm in model:
+            if bm is None:
+                continue
+            for name, s in zip(bm.group.names, bm.summaries):
+                where = "all chromosomes" if key is None else f"chromosome {key} left out"
+                pred = (f"coefficient {s.prediction_coef:.4g}" if s.prediction_used
+                        else "not used (h2 ~ 0)")
+                self.run.log.info(
+                    f"logistic null model {name} ({where}): {s.n_cases} cases, "
+                    f"{s.n_controls} controls, log-likelihood {s.loglik:.4f}, polygenic "
+                    f"prediction {pred}")
+
     def scan_chunk(self, variants: np.ndarray, *, chromosome: int,
                    model: Any = None) -> dict[str, np.ndarray]:
         """Step 2 of one chunk: every variant against every phenotype of every group (the
         QC decisions and calls from step 1's pass where it kept them, ``Step1Pass``)."""
         inp, saved = self.run.inputs, self.saved
+        binary = model if model is not None else [None] * len(self.fits)
+        extras: list[dict[str, np.ndarray] | None] = []
         if saved is not None and saved.has_calls:
             keep, fail = saved.qc(variants)
             res = []
             for k, (f, Q) in enumerate(zip(self.fits, self.Qs)):
-                G, af, n_ok = impute_calls(saved.calls(variants[keep], k))
+                hard = saved.calls(variants[keep], k)
+                bm = binary[k]
+                if bm is not None:
+                    af, n_ok, r, extra = bm.test(hard, calls=True)
+                    res.append((af, n_ok, r))
+                    extras.append(extra)
+                    continue
+                G, af, n_ok = impute_calls(hard)
                 res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=chromosome)))
-            return pack_chunk(variants=variants[keep], qc_fail=fail, groups=res, info=None)
+                extras.append(None)
+            return pack_chunk(variants=variants[keep], qc_fail=fail, groups=res, info=None,
+                              binary=extras)
         calls, block = read_block(inp.source, inp.geno_rows, variants)
         if saved is not None:
             keep, fail = saved.qc(variants)
@@ -219,11 +284,18 @@ class ScalableMode(GwasMode):
             dk = dk[:, keep]
         impute = impute_calls if calls is not None else impute_block
         res = []
-        for sub, f, Q in zip(self.subsets, self.fits, self.Qs):
+        for sub, f, Q, bm in zip(self.subsets, self.fits, self.Qs, binary):
+            if bm is not None:
+                af, n_ok, r, extra = bm.test(take_rows(dk, sub), calls=calls is not None)
+                res.append((af, n_ok, r))
+                extras.append(extra)
+                continue
             G, af, n_ok = impute(take_rows(dk, sub))
             res.append((af, n_ok, test_block(fit=f, Q=Q, G=G, chromosome=chromosome)))
+            extras.append(None)
         info = None if block is None or block.info is None else np.asarray(block.info)[keep]
-        return pack_chunk(variants=variants[keep], qc_fail=fail, groups=res, info=info)
+        return pack_chunk(variants=variants[keep], qc_fail=fail, groups=res, info=info,
+                          binary=extras)
 
     def close_scan(self) -> None:
         """Release step 1's codes."""
