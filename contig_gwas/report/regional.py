@@ -138,9 +138,9 @@ def regional_figure(*, region: pd.DataFrame, r2: np.ndarray | None, lead: str,
     FigureCanvasAgg(fig)
     ax = fig.add_axes((LEFT_IN / WIDTH_IN, (height - TOP_IN - SCATTER_IN) / height,
                        ax_w / WIDTH_IN, SCATTER_IN / height))
+    ax.set_xlim(*xlim)
     _scatter(ax, x=pos / 1e6, y=y, r2=r2, is_lead=is_lead, lead=str(lead),
              genomewide=genomewide)
-    ax.set_xlim(*xlim)
     ax.set_title(title, loc="left")
     bottom_ax = ax
     if in_window is not None and rows is not None and centre is not None:
@@ -166,8 +166,11 @@ def _scatter(ax: Axes, *, x: np.ndarray, y: np.ndarray, r2: np.ndarray | None,
     li = np.flatnonzero(is_lead)[0]
     ax.scatter([x[li]], [y[li]], c=LEAD_COLOUR, s=48, marker="D", edgecolors="k",
                linewidths=0.5, zorder=4, label="lead")
-    ax.annotate(lead, (x[li], y[li]), xytext=(0, 6), textcoords="offset points",
-                ha="center", va="bottom", fontsize=7, zorder=5)
+    lo, hi = ax.get_xlim()
+    frac = (x[li] - lo) / (hi - lo) if hi > lo else 0.5
+    ha, dx = ("right", 4) if frac > 0.85 else ("left", -4) if frac < 0.15 else ("center", 0)
+    ax.annotate(lead, (x[li], y[li]), xytext=(dx, 7), textcoords="offset points",
+                ha=ha, va="bottom", fontsize=7, zorder=5)
     gw = -np.log10(genomewide)
     ax.axhline(gw, color="0.45", lw=0.7, ls="--", zorder=1)
     top = max(float(np.nanmax(y)) if len(y) else 0.0, gw)
