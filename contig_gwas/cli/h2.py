@@ -2,7 +2,8 @@
 
 Reads genotypes (PLINK or BGEN: the standardised kinship of the GWAS engine is built from them)
 or a precomputed GCTA binary GRM, phenotype table(s) and covariates; writes ``PREFIX.h2.tsv``
-(phenotype, n, h2, se, sg2, se2, method, converged, flag), with ``--rg`` ``PREFIX.rg.tsv``
+(phenotype, n, h2, se, sg2, se2, method, converged, flag; with a binary phenotype also
+sample_prevalence, prevalence, h2_liability, se_liability), with ``--rg`` ``PREFIX.rg.tsv``
 (pheno1, pheno2, rg, se, p, n, method, flag), and ``PREFIX.log``.
 """
 
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: REML up to --reml-max-n individuals, Haseman-Elston above")
     p.add_argument("--reml-max-n", type=int, default=REML_MAX_N, metavar="N",
                    help="largest cohort for REML under --method auto")
+    p.add_argument("--prevalence", nargs="+", metavar="NAME=K",
+                   help="population prevalence K of binary phenotypes (two levels, 0/1 or 1/2 = "
+                        "control/case): their h2 is also given on the liability scale (Lee et "
+                        "al. 2011); a bare K applies to every other binary phenotype")
     p.add_argument("--rg", action="store_true",
                    help="genetic correlations: every learned phenotype (PC_k, emb_k) against "
                         "every other phenotype (all pairs if none is learned)")
@@ -184,12 +189,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         estimate_heritability,
     )
     from ..heritability.grm_io import read_gcta_grm_ids
+    from ..heritability.liability import (
+        parse_prevalences,
+        resolve_prevalences,
+        sample_prevalences,
+    )
     from ..heritability.similarity import Similarity
     from ..io.align import align_samples
     from ..io.tables import read_id_list, read_table
 
     args = parse_args(argv)
     args.threads = check_threads(args.threads)
+    prevalence = parse_prevalences(args.prevalence or [])
     out_h2 = Path(args.out + ".h2.tsv")
     out_rg = Path(args.out + ".rg.tsv")
     outputs = [out_h2] + ([out_rg] if args.rg else [])
@@ -198,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with log.step("read inputs"):
             pheno = read_phenotypes(args.pheno, columns=args.pheno_name)
             log.info(f"phenotypes: {pheno.shape[1]} columns, {pheno.shape[0]} individuals")
+            # a --prevalence naming no binary phenotype stops here, before the kinship
+            resolve_prevalences(prevalence, names=[str(c) for c in pheno.columns],
+                                binary=list(sample_prevalences(pheno.to_numpy(dtype=np.float64),
+                                                               [str(c) for c in pheno.columns])))
             covar = None
             if args.covar:
                 ct = read_table(args.covar, kind="covariate", columns=args.covar_name)
@@ -260,13 +275,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         method=method, rg_pairs=pairs,
                                         reml_max_n=args.reml_max_n,
                                         he_groups=args.jackknife_groups, he_se=args.he_se,
-                                        seed=args.seed)
+                                        seed=args.seed, prevalence=prevalence)
         for note in est.notes:
             log.info(note)
         for r in est.h2:
             log.info(r.summary())
             if r.flag != "ok":
                 log.warning(f"{r.phenotype}: {r.flag}")
+        for lia in est.liability.values():
+            log.info(lia.summary())
         for rg in est.rg:
             log.info(rg.summary())
         with atomic_path(out_h2) as tmp:

@@ -1,4 +1,5 @@
-"""contig-simulate: write the seeded synthetic cohort (genotypes, images, modalities, truth).
+"""contig-simulate: write the seeded synthetic cohort (genotypes, images, modalities, binary
+diseases, a gene annotation, truth).
 
 The cohort is written into a temporary directory beside ``--out`` and renamed onto it only when
 complete, so a failed or interrupted run never leaves a half-written cohort.
@@ -57,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "variants; 1 = a small GWAS)")
     p.add_argument("--missing-rate", type=float, default=0.02, help="share of missing calls")
     p.add_argument("--n-genes", type=int, default=40, help="genes in the burden modality")
+    dis = p.add_mutually_exclusive_group()
+    dis.add_argument("--diseases", nargs="+", metavar="NAME=K:TRAIT[:R]",
+                     help="binary diseases written to diseases.tsv (1 = control, 2 = case): "
+                     "case when the liability R x TRAIT (standardised latent trait) + noise "
+                     "(R: loading, default 0.8) exceeds the threshold of population prevalence "
+                     "K (default: disease_common=0.2:vessel disease_rare=0.02:lipid)")
+    dis.add_argument("--no-diseases", action="store_true",
+                     help="write no diseases (every other file is unchanged)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="always show progress bars (default: only on a terminal)")
@@ -70,12 +79,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..simulate import CohortParameters, simulate_cohort
+    from ..simulate.diseases import DISEASES, parse_disease
 
     args = parse_args(argv)
+    diseases = (() if args.no_diseases else DISEASES if args.diseases is None
+                else tuple(parse_disease(d) for d in args.diseases))
     options = dict(related_share=args.related_share, ancestry_b_share=args.ancestry_b_share,
                    n_causal=args.n_causal, causal_variance=args.causal_variance, h2=args.h2,
                    n_polygenic=args.n_polygenic, missing_rate=args.missing_rate,
-                   n_genes=args.n_genes, pgs_noise=args.pgs_noise)
+                   n_genes=args.n_genes, pgs_noise=args.pgs_noise, diseases=diseases)
     CohortParameters(seed=args.seed, n_individuals=args.n_individuals, n_snps=args.n_snps,
                      n_chromosomes=args.n_chromosomes, image_size=args.image_size,
                      **options).validate()

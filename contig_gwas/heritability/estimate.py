@@ -25,7 +25,7 @@ one ``H2Result`` per phenotype and one ``RGResult`` per requested pair.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +35,14 @@ from ..defaults import REML_MAX_N
 from ..errors import InputError
 from .bivariate import RGResult, bivariate_reml, rg_wald
 from .he import HEFit, HETraces, he_regression, he_traces
+from .liability import (
+    LIABILITY_COLUMNS,
+    LiabilityScale,
+    liability_notes,
+    resolve_prevalences,
+    sample_prevalences,
+    to_liability,
+)
 from .reml import H2Result, flagged_result, reml_h2
 from .similarity import (
     DenseSimilarity,
@@ -68,15 +76,26 @@ class HeritabilityEstimate:
         h2: one result per phenotype, in input order.
         rg: one result per pair.
         notes: what was done (subsets, dropped covariates, method chosen).
+        liability: the binary phenotypes (two levels, 0/1 or 1/2) by name: case share and,
+            given a prevalence, h2 on the liability scale.
     """
 
     h2: list[H2Result]
     rg: list[RGResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    liability: dict[str, LiabilityScale] = field(default_factory=dict)
 
     def h2_frame(self) -> pd.DataFrame:
-        """The ``.h2.tsv`` table: phenotype, n, h2, se, sg2, se2, method, converged, flag."""
-        return pd.DataFrame([r.as_row() for r in self.h2], columns=None)[H2_COLUMNS]
+        """The ``.h2.tsv`` table: phenotype, n, h2, se, sg2, se2, method, converged, flag, and
+        when a phenotype is binary sample_prevalence, prevalence, h2_liability, se_liability
+        (NA for the quantitative ones)."""
+        frame = pd.DataFrame([r.as_row() for r in self.h2], columns=None)[H2_COLUMNS]
+        if not self.liability:
+            return frame
+        nan = float("nan")
+        extra = [self.liability[r.phenotype].as_row() if r.phenotype in self.liability
+                 else dict.fromkeys(LIABILITY_COLUMNS, nan) for r in self.h2]
+        return pd.concat([frame, pd.DataFrame(extra, columns=LIABILITY_COLUMNS)], axis=1)
 
     def rg_frame(self) -> pd.DataFrame:
         """The ``.rg.tsv`` table: pheno1, pheno2, rg, se, p, n, method, flag."""
@@ -132,7 +151,9 @@ def estimate_heritability(*, Y: pd.DataFrame, similarity: Similarity,
                           covar: np.ndarray | None = None, covar_names: Sequence[str] = (),
                           method: str = "auto", rg_pairs: Sequence[tuple[str, str]] = (),
                           reml_max_n: int = REML_MAX_N, he_groups: int = 20,
-                          he_se: str = "moments", seed: int = 0) -> HeritabilityEstimate:
+                          he_se: str = "moments", seed: int = 0,
+                          prevalence: Mapping[str | None, float] | None = None
+                          ) -> HeritabilityEstimate:
     """h2 of every column of Y and rg of the requested pairs.
 
     Args:
@@ -150,11 +171,14 @@ def estimate_heritability(*, Y: pd.DataFrame, similarity: Similarity,
             traces; the better calibrated in our simulations) or ``jackknife`` (delete-a-group
             over individuals; robust to non-normal traits, slightly conservative).
         seed: seed of the HE jackknife groups and trace probes.
+        prevalence: population prevalence K of binary phenotypes (two levels, 0/1 or 1/2) by
+            name, the key None for every other binary one (``liability.parse_prevalences``):
+            their h2 is also given on the liability scale (``liability``).
     Returns:
         ``HeritabilityEstimate``.
     Raises:
-        InputError for an unusable similarity matrix, unknown pair names, or fewer than 3
-        individuals.
+        InputError for an unusable similarity matrix, unknown pair names, fewer than 3
+        individuals, or a prevalence for a phenotype that is absent or not binary.
     """
     n = similarity.n
     if Y.shape[0] != n:
@@ -172,6 +196,8 @@ def estimate_heritability(*, Y: pd.DataFrame, similarity: Similarity,
                                  f"{names})")
     if he_se not in ("moments", "jackknife"):
         raise InputError(f"HE standard error must be moments or jackknife, got {he_se!r}")
+    shares = sample_prevalences(Y.to_numpy(dtype=np.float64), names)
+    prev = resolve_prevalences(prevalence or {}, binary=list(shares), names=names)
     notes: list[str] = []
     chosen = choose_method(method, n=n, reml_max_n=reml_max_n)
     notes.append(f"method: {chosen} ({'chosen by size, ' if method == 'auto' else ''}"
@@ -192,8 +218,12 @@ def estimate_heritability(*, Y: pd.DataFrame, similarity: Similarity,
     for k in sorted(range(len(rg_pairs)), key=lambda k: est.pair_mask(*pair_idx[k]).tobytes()):
         ta, tb = pair_idx[k]
         rg_results[k] = est.rg(ta, tb, flags=(results[ta].flag, results[tb].flag))
+    liability = {b: to_liability(phenotype=b, h2=results[names.index(b)].h2,
+                                 se=results[names.index(b)].se, sample_prevalence=p,
+                                 prevalence=prev.get(b)) for b, p in shares.items()}
     return HeritabilityEstimate(h2=[results[t] for t in range(len(names))],
-                                rg=[r for r in rg_results if r is not None], notes=notes)
+                                rg=[r for r in rg_results if r is not None],
+                                notes=notes + liability_notes(liability), liability=liability)
 
 
 @dataclass

@@ -9,7 +9,8 @@ byte-identical for the same seed and parameters):
 3. effects: major causal variants, polygenic background, PGS estimation error;
 4. one streaming pass over the sites in blocks: cohort dosages (siblings by meiosis), missing
    calls, PLINK and BGEN writers, genetic values, PGS, gene carriers, sibling IBD sharing;
-5. latent traits, genetic PCs (a second pass over the PLINK file), tables, images, truth.json.
+5. latent traits, binary diseases (liability thresholds on latent traits), genetic PCs (a
+   second pass over the PLINK file), tables, images, gene annotation, truth.json.
 
 ``h2 = 0`` makes a null cohort (steps 3 and 5 plant no genetic effect; the genotypes, PCs,
 demographics and environmental noise are those of the same seed's non-null cohort).
@@ -30,6 +31,7 @@ from ..errors import InputError
 from ..runlog import NullLog, RunLog
 from . import coalescent as gen
 from . import covariates as cov
+from . import diseases as dz
 from . import images as img
 from . import modalities as mod
 from . import traits as tr
@@ -38,7 +40,7 @@ from .truth import CohortParameters, CohortTruth, write_outputs
 # named random streams: adding a stream never changes the others
 STREAMS = {"pedigree": 1, "demographics": 2, "genes": 3, "effects": 4, "missing": 5,
            "traits": 6, "burden": 7, "pcs": 8, "phenotypes": 9, "images": 10, "modalities": 11,
-           "meiosis": 12, "bgen_order": 13}
+           "meiosis": 12, "bgen_order": 13, "diseases": 14}
 
 
 def rng_for(seed: int, stream: str, *extra: int) -> np.random.Generator:
@@ -165,6 +167,14 @@ def _simulate(*, out: Path, work: Path, p: CohortParameters, log: RunLog,
     pheno_rng = rng_for(p.seed, "phenotypes")
     phenos = cov.standard_phenotypes(rng=pheno_rng, latent=latent.values, demo=demo)
     grade = cov.downstream_grade(rng=pheno_rng, latent=latent.values, demo=demo)
+    diseases = dz.simulate_diseases(
+        rngs=[rng_for(p.seed, "diseases", k) for k in range(len(p.diseases))], specs=p.diseases,
+        latent=latent.values, genetic=latent.genetic, noise=latent.noise)
+    for k, d in enumerate(diseases.specs):
+        cases = diseases.status[:, k] == dz.CASE
+        log.info(f"disease {d.name} (liability {d.loading} x {d.trait} + noise): "
+                 f"{int(cases.sum())} cases ({cases.mean():.2%}; prevalence {d.prevalence}), "
+                 f"liability h2 {diseases.realised_h2[k]:.3f}")
     with log.step("images"):
         manifest = _render_images(out=out, p=p, iid=iid, latent=latent.values, demo=demo,
                                   progress=progress)
@@ -172,7 +182,8 @@ def _simulate(*, out: Path, work: Path, p: CohortParameters, log: RunLog,
              f"({int((manifest.groupby('IID').size() == 2).sum())} with both eyes)")
     return write_outputs(out=out, p=p, iid=iid, ped=ped, demo=demo, variants=variants, eff=eff,
                          stream=stream, burden=burden, genes=genes, latent=latent, pcs=pcs,
-                         pgs=pgs, phenos=phenos, grade=grade, manifest=manifest, specs=specs,
+                         pgs=pgs, phenos=phenos, grade=grade, diseases=diseases,
+                         manifest=manifest, specs=specs,
                          version=__version__, log=log)
 
 

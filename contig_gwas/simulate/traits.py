@@ -150,6 +150,7 @@ class LatentTraits:
     realised_h2: np.ndarray
     h2_common: np.ndarray
     h2_adjusted: np.ndarray
+    noise: np.ndarray
 
 
 def nongenetic_design(*, specs: list[TraitSpec], age: np.ndarray, sex: np.ndarray,
@@ -192,4 +193,5 @@ def finalize_traits(*, rng: np.random.Generator, specs: list[TraitSpec], h2: np.
                         genetic=genetic, poly_scale=scale,
                         realised_h2=genetic.var(axis=0) / y.var(axis=0),
                         h2_common=common.var(axis=0) / y.var(axis=0),
-                        h2_adjusted=genetic.var(axis=0) / (genetic + noise).var(axis=0))
+                        h2_adjusted=genetic.var(axis=0) / (genetic + noise).var(axis=0),
+                        noise=noise)

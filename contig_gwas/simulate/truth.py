@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io.tables import write_table
+from . import diseases as dz
 from . import traits as tr
 
 
@@ -46,6 +47,7 @@ class CohortParameters:
     two_eyes_share: float = 0.35
     maf_min: float = 0.01
     block_size: int = 1000
+    diseases: tuple[dz.DiseaseSpec, ...] = dz.DISEASES
 
     def __post_init__(self) -> None:
         if self.n_causal is None:
@@ -84,6 +86,11 @@ class CohortParameters:
         for ok, msg in checks:
             if not ok:
                 raise InputError(msg)
+        from .covariates import PHENOTYPES
+
+        names = [s.name for s in tr.TRAITS]
+        dz.check_diseases(tuple(p.diseases), traits=names,
+                          reserved=names + [s.name for s in PHENOTYPES] + ["grade"])
         if p.null and n_causal > 0:
             raise InputError(f"--h2 0 (a null cohort: no genetic effect) leaves no room for "
                              f"--n-causal {n_causal} major causal variants: pass --n-causal 0 "
@@ -139,7 +146,7 @@ def _correlation(x: np.ndarray, y: np.ndarray) -> float | None:
     return _r(np.corrcoef(x, y)[0, 1], 4)
 
 
-def _null_description(*, names: list[str]) -> dict:
+def _null_description(*, names: list[str], diseases: list[str]) -> dict:
     """truth.json's record of a null cohort (``h2 = 0``), placed after ``parameters``."""
     from . import covariates as cov
     from . import images as img
@@ -153,7 +160,9 @@ def _null_description(*, names: list[str]) -> dict:
             "traits_without_genetic_effect": list(names),
             "image_traits_without_genetic_effect": list(img.IMAGE_TRAITS),
             "files_without_genetic_effect": ["latent_traits.tsv", "images/", "phenotypes.tsv",
-                                             "downstream.tsv"],
+                                             "downstream.tsv"]
+            + (["diseases.tsv", "disease_liability.tsv"] if diseases else []),
+            "diseases_without_genetic_effect": list(diseases),
             "standard_phenotypes_without_genetic_effect": [s.name for s in cov.PHENOTYPES],
             "pgs": "the external GWAS's estimation error only (pgs.estimation_noise_variance): "
                    "no signal about the traits",
@@ -172,7 +181,8 @@ def _null_description(*, names: list[str]) -> dict:
 def write_outputs(*, out: Path, p: CohortParameters, iid: np.ndarray, ped, demo, variants,
                   eff, stream: dict, burden, genes: pd.DataFrame, latent, pcs: np.ndarray,
                   pgs: np.ndarray, phenos: pd.DataFrame, grade: np.ndarray,
-                  manifest: pd.DataFrame, specs: list, version: str, log) -> CohortTruth:
+                  diseases: dz.Diseases, manifest: pd.DataFrame, specs: list, version: str,
+                  log) -> CohortTruth:
     """Write the tables, the manifest and truth.json; return the CohortTruth.
 
     Shapes: iid (N,), pcs (N, 10), pgs (N, T), phenos (N, P), grade (N,); ``stream`` holds the
@@ -202,6 +212,14 @@ def write_outputs(*, out: Path, p: CohortParameters, iid: np.ndarray, ped, demo,
     write_table(out / "downstream.tsv", fid=iid, iid=iid, values=pd.DataFrame({"grade": grade}))
     write_table(out / "latent_traits.tsv", fid=iid, iid=iid,
                 values=latent.values.reset_index(drop=True), float_format="%.8g")
+    if diseases.specs:
+        write_table(out / dz.STATUS_FILE, fid=iid, iid=iid, values=diseases.status_frame())
+        write_table(out / dz.LIABILITY_FILE, fid=iid, iid=iid, float_format="%.8g",
+                    values=pd.DataFrame(diseases.liability,
+                                        columns=[f"{d}_liability" for d in diseases.names]))
+    from .genes import GENE_ANNOTATION_NAME, write_gene_annotation
+
+    write_gene_annotation(path=out / GENE_ANNOTATION_NAME, genes=genes)
 
     vy = latent.values.var(axis=0).to_numpy()
     freq = stream["freq"]
@@ -258,8 +276,9 @@ def write_outputs(*, out: Path, p: CohortParameters, iid: np.ndarray, ped, demo,
                               None if r is None else _r(r, 4),
                               "missing_share": _r(1 - ok.mean(), 4)}
     truth = {
-        "tool": "contig-simulate", "version": version, "seed": p.seed, "parameters": asdict(p),
-        **(_null_description(names=names) if p.null else {}),
+        "tool": "contig-simulate", "version": version, "seed": p.seed,
+        "parameters": {**asdict(p), "diseases": [asdict(d) for d in p.diseases]},
+        **(_null_description(names=names, diseases=diseases.names) if p.null else {}),
         "n_individuals": n, "n_variants": len(variants), "n_images": len(manifest),
         "n_individuals_with_images": int(manifest.IID.nunique()),
         "chromosomes": {str(int(c)): int((variants.chromosome == c).sum())
@@ -276,12 +295,14 @@ def write_outputs(*, out: Path, p: CohortParameters, iid: np.ndarray, ped, demo,
         "downstream": {"file": "downstream.tsv", "column": "grade", "levels": [0, 1, 2, 3, 4],
                        "liability_weights_sd": cov.GRADE_WEIGHTS, "age_per_sd": cov.GRADE_AGE,
                        "thresholds": list(cov.GRADE_CUTS)},
+        "diseases": dz.disease_truth(diseases=diseases, traits=traits_json),
         "pgs": {"file": "pgs.tsv", "columns": [f"PGS_{t}" for t in names],
                 "estimation_noise_variance": p.pgs_noise, "n_absent": int(no_pgs.sum()),
                 "correlation_with_trait": {
                     t: _correlation(pgs[:, k], latent.values[t].to_numpy())
                     for k, t in enumerate(names)}},
         "burden": {"file": "burden.tsv", "n_absent": int(no_burden.sum()),
+                   "gene_annotation": GENE_ANNOTATION_NAME,
                    "genes": [{"gene": g.gene, "chromosome": int(g.chromosome),
                               "start": int(g.start), "end": int(g.end),
                               "carrier_frequency": _r(carrier_freq[g.gene_index])}
