@@ -3,9 +3,9 @@
 ``BinaryGroupModel.build`` fits the null models of a binary group (``model.fit_nulls``): with
 ``predictions`` (mixed-model runs: the leave-one-out LOCO polygenic predictions of the
 left-out chromosome's model) or without (``--linear``). ``test`` imputes a block, computes
-the case and control frequencies and tests it (``model.test_binary_block``, or under
+the case and control frequencies and tests it (``model.associate_binary``, or under
 ``--linear`` with ``firth``/``logistic`` the full per-variant logistic regression,
-``model.test_logistic_block``).
+``model.associate_logistic``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from ..association import AssociationResult, impute_block, impute_calls
 from ..design import PhenotypeGroup
 from .model import (
     NullSummary,
+    associate_binary,
+    associate_logistic,
     case_control_frequencies,
     fit_nulls,
-    test_binary_block,
-    test_logistic_block,
 )
 from .score import NullLogistic
 
@@ -86,10 +86,10 @@ class BinaryGroupModel:
             mask = np.isnan(dosages)
         miss = mask if mask.any() else None
         if self.full_logistic:
-            res = test_logistic_block(self.group.Y, self.group.X, G,
+            res = associate_logistic(self.group.Y, self.group.X, G,
                                       firth=self.test_name == "firth")
         else:
-            res = test_binary_block(self.nulls, G, test=self.test_name)
+            res = associate_binary(self.nulls, G, test=self.test_name)
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("af_cases", "af_controls",
                                                                 "n_cases", "n_controls")}
         for j in range(self.group.Y.shape[1]):

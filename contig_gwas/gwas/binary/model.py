@@ -5,7 +5,7 @@ runs, the phenotype's leave-one-out LOCO polygenic prediction (``loco_prediction
 more covariate, whose fitted coefficient converts it from the 0/1 scale of the linear mixed
 model to the log-odds scale; the fitted linear predictor is every variant's offset.
 
-``test_binary_block`` tests a block (the ``--binary-test`` contract):
+``associate_binary`` tests a block (the ``--binary-test`` contract):
 
 - every variant: the score test (``score``); effect ``U / V``, se ``1 / sqrt(V)``;
 - ``firth`` (default) / ``spa``: variants with score p < ``CORRECT_BELOW`` are re-tested by
@@ -14,7 +14,7 @@ model to the log-odds scale; the fitted linear predictor is every variant's offs
   beta / se gives back the reported p-value (as REGENIE reports both);
 - ``score``: no correction.
 
-``test_logistic_block`` is ``--linear``'s full per-variant logistic regression with the
+``associate_logistic`` is ``--linear``'s full per-variant logistic regression with the
 covariates (Wald test of the variant's coefficient): PLINK 2 ``--glm firth`` (``firth``) or
 ``--glm no-firth`` (``logistic``).
 
@@ -34,8 +34,8 @@ from .logistic import fit_logistic, fit_logistic_batch
 from .score import NullLogistic, prepare_null, project_block, score_block
 from .spa import spa_neg_log10_p
 
-__all__ = ["BINARY_TESTS", "CORRECT_BELOW", "fit_nulls", "test_binary_block",
-           "test_logistic_block", "case_control_frequencies", "loco_prediction_rows",
+__all__ = ["BINARY_TESTS", "CORRECT_BELOW", "fit_nulls", "associate_binary",
+           "associate_logistic", "case_control_frequencies", "loco_prediction_rows",
            "NullSummary"]
 
 BINARY_TESTS = ("firth", "spa", "score", "logistic")
@@ -150,7 +150,7 @@ def case_control_frequencies(G: np.ndarray, miss: np.ndarray | None, y: np.ndarr
     return out[0][0], out[1][0], out[0][1], out[1][1]
 
 
-def test_binary_block(nulls: list[NullLogistic], G: np.ndarray, *, test: str
+def associate_binary(nulls: list[NullLogistic], G: np.ndarray, *, test: str
                       ) -> AssociationResult:
     """Score test of every column of ``G`` (imputed dosages (N, B)) against every null model,
     corrected for score p < ``CORRECT_BELOW`` by ``test`` (the module docstring)."""
@@ -190,7 +190,7 @@ def _chi2_of_nlp(nlp: np.ndarray) -> np.ndarray:
     return z * z
 
 
-def test_logistic_block(Y: np.ndarray, X: np.ndarray, G: np.ndarray, *, firth: bool,
+def associate_logistic(Y: np.ndarray, X: np.ndarray, G: np.ndarray, *, firth: bool,
                         sub_block: int = 64) -> AssociationResult:
     """``--linear``: logistic regression of every phenotype on the covariates and each
     variant; Wald test of the variant's coefficient (``beta / se`` standard normal), Firth's
