@@ -120,7 +120,8 @@ def model_genotypes(*, src, rows: np.ndarray, groups: list[PhenotypeGroup],
     hard = keep_calls and bool(src.hard_calls)
     m = len(variants)
     subsets = group_subsets(groups, len(rows))
-    mapped = bed_codes(src, rows) if bits == 2 and bed_map and subsets == [None] else None
+    single = len(subsets) == 1 and subsets[0] is None
+    mapped = bed_codes(src, rows) if bits == 2 and bed_map and single else None
     buf: list[dict[str, Any]] = [
         dict(codes=None if mapped is not None else np.empty((g.n, m), np.uint8, order="F")
              if bits == 8 else np.empty((m, -(-g.n // 4)), np.uint8),
