@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                    choices=[*BASELINES, "all"],
                    help="image-only baselines to add to the config's models (all: "
                    f"{', '.join(BASELINES)})")
+    p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                   help="keep only these models of the config (its names, e.g. contig; "
+                   "after --methods adds its baselines); default: every model")
     p.add_argument("--evaluate", default=None, metavar="MODES",
                    help="also run contig-evaluate on every seed's encoders: probe, finetune or "
                    "probe,finetune (kappa of the downstream grade)")
@@ -137,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"{args.config}: the benchmark needs a simulated cohort (cohort.simulate)")
     methods = list(BASELINES) if "all" in args.methods else args.methods
     base = with_methods(base, methods)
+    if args.models:
+        unknown = sorted(set(args.models) - set(base["models"]))
+        if unknown:
+            p.error(f"--models: {unknown} not among the config's models {list(base['models'])}")
+        base["models"] = {m: v for m, v in base["models"].items() if m in args.models}
 
     per_seed, times = {}, {}
     for seed in args.seeds:
