@@ -88,9 +88,12 @@ def test_report_outputs(built):
     log = (out / "report.log").read_text()
     assert "contig-report" in log and "finished" in log
     pngs = re.findall(r'<img src="([^"]+)"', html)
-    # per phenotype Manhattan + QQ (3 x 2), per group Manhattan (2), Miami, loci counts, h2
-    assert len(pngs) == 11
+    # thumbnails of per phenotype Manhattan + QQ (3 x 2) and per group Manhattan (2); Miami,
+    # loci counts, h2, Figure 1 full size
+    assert len(pngs) == 12
+    assert sum(p.startswith("figures/thumbs/") for p in pngs) == 8
     for rel in pngs:
+        rel = rel.replace("thumbs/", "")
         png, pdf = out / rel, out / rel.replace(".png", ".pdf")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         assert pdf.read_bytes()[:4] == b"%PDF"
@@ -160,8 +163,14 @@ CHECK = """<script>window.addEventListener('load', function () {
     r.push({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth});
   });
   var t = document.querySelectorAll('table').length;
+  var over = 0;  // how far any table runs past its box (horizontal scroll)
+  document.querySelectorAll('.tablewrap').forEach(function (w) {
+    over = Math.max(over, w.scrollWidth - w.clientWidth);
+  });
+  var page = document.documentElement.scrollWidth - window.innerWidth;
   var p = document.createElement('pre'); p.id = 'contig-check';
-  p.textContent = JSON.stringify({images: r, tables: t}); document.body.appendChild(p);
+  p.textContent = JSON.stringify({images: r, tables: t, over: over, page: page});
+  document.body.appendChild(p);
 });</script>"""
 
 
@@ -185,12 +194,13 @@ def test_report_html_in_headless_chromium(built, tmp_path):
     m = re.search(r'<pre id="contig-check">(.*?)</pre>', res.stdout, re.S)
     assert m, f"chromium gave no check output (rc {res.returncode}): {res.stderr[-500:]}"
     check = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert len(check["images"]) == 11
+    assert len(check["images"]) == 12
+    assert check["over"] <= 0 and check["page"] <= 0, check   # every table fits the page
     broken = [i["src"] for i in check["images"] if not i["ok"]]
     assert not broken, f"broken images: {broken}"
     assert check["tables"] >= 6        # parameters, summary, loci, overlap, truth, h2
     for key in ("table-summary", "table-group_loci", "table-overlap", "table-truth_recovery",
-                "parameters-table"):
+                "table-comparison", "parameters-table"):
         assert f'id="{key}"' in res.stdout
     assert res2.returncode == 0 and shot.exists(), res2.stderr[-500:]
     from PIL import Image

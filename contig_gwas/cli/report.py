@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(first up, second down)")
     p.add_argument("--h2", nargs="+", default=[], metavar="FILE",
                    help="heritability tables (phenotype, n, h2, se, ..., method)")
+    p.add_argument("--rg", nargs="+", default=[], metavar="FILE",
+                   help="genetic-correlation tables of contig-h2 --rg (pheno1, pheno2, rg, se, "
+                        "p, ...): heatmap of learned x standard phenotypes")
     add_genotype_options(p, required=False,
                          what="LD for clumping r2; without any: distance-only clumping")
     p.add_argument("--truth", metavar="FILE", help="truth.json of a simulated cohort")
@@ -39,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="variant IDs to highlight in Manhattan plots "
                         "(one per line or a variant_id column)")
     p.add_argument("--out", required=True, metavar="DIR", help="report folder")
+    p.add_argument("--self-contained", action="store_true",
+                   help="embed every figure in report.html (one file to send; larger)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     return p
 
@@ -75,19 +80,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{len(genotypes.variants)} variants (r2 read per window)")
         highlight = read_highlight(args.highlight) if args.highlight else None
         h2_files = expand(args.h2, what="h2") if args.h2 else []
+        rg_files = expand(args.rg, what="rg") if args.rg else []
         parameters = {
-            "summary statistics": ", ".join(str(p) for p in inputs.files.values()),
-            "groups": "; ".join(f"{g}: {', '.join(ps)}"
-                                for g, ps in inputs.groups.items()) or "none",
+            "summary statistics": [f"{n}: {p}" for n, p in inputs.files.items()],
+            "groups": [f"{g}: {', '.join(ps)}" for g, ps in inputs.groups.items()] or "none",
             "clump p1": f"{params.p1:g}", "clump p2": f"{params.p2:g}",
             "clump r2": f"{params.r2:g}", "clump kb": f"{params.kb:g}",
             "LD from": ld_file or "none (distance-only clumping)",
             "group combination": "p = min(1, K x min p) over the group's K phenotypes",
-            "h2 files": ", ".join(map(str, h2_files)) or "none",
+            "h2 files": [str(p) for p in h2_files] or "none",
+            "rg files": [str(p) for p in rg_files] or "none",
             "truth": args.truth or "none", "highlight": args.highlight or "none",
         }
+        truth = Path(args.truth) if args.truth else None
         result = build_report(inputs=inputs, out_dir=out, params=params, genotypes=genotypes,
-                              h2_files=h2_files, truth=Path(args.truth) if args.truth else None,
-                              highlight=highlight, parameters=parameters, log=log)
+                              h2_files=h2_files, rg_files=rg_files, truth=truth,
+                              highlight=highlight, parameters=parameters, log=log,
+                              self_contained=args.self_contained)
         log.info(f"wrote {result.html} with {len(result.figures)} figures")
     return 0

@@ -106,20 +106,31 @@ def resolve_inputs(*, sumstats: Sequence[str], groups: Sequence[str] = ()) -> Su
 H2_REQUIRED = ["phenotype", "h2", "se"]
 
 
+def read_result_table(path: Path, *, what: str, required: Sequence[str]) -> pd.DataFrame | None:
+    """A TSV of results (``#`` comment lines allowed) with the ``required`` columns; None for
+    an empty file. InputError names the file when it is missing, unreadable or incomplete."""
+    try:
+        t = pd.read_csv(path, sep="\t", comment="#")
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} file not found") from None
+    except pd.errors.EmptyDataError:
+        return None
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read {what} table ({exc})") from None
+    missing = [c for c in required if c not in t.columns]
+    if missing:
+        raise InputError(f"{path}: {what} table lacks columns {missing} (has {list(t.columns)})")
+    return t
+
+
 def read_h2(paths: Sequence[Path]) -> pd.DataFrame:
     """Concatenate h2 TSVs (phenotype, n, h2, se, ..., method); ``method`` defaults to the
     file name."""
     tables = []
     for p in paths:
-        try:
-            t = pd.read_csv(p, sep="\t", comment="#")
-        except FileNotFoundError:
-            raise InputError(f"{p}: h2 file not found") from None
-        except Exception as exc:
-            raise InputError(f"{p}: cannot read h2 table ({exc})") from None
-        missing = [c for c in H2_REQUIRED if c not in t.columns]
-        if missing:
-            raise InputError(f"{p}: h2 table lacks columns {missing} (has {list(t.columns)})")
+        t = read_result_table(p, what="h2", required=H2_REQUIRED)
+        if t is None:
+            raise InputError(f"{p}: h2 file is empty")
         for c in ("h2", "se"):
             t[c] = pd.to_numeric(t[c], errors="coerce")
         if "method" not in t.columns:

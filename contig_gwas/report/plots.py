@@ -15,7 +15,7 @@ its own p threshold; its ``qqplot`` checks every value in Python and has no band
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import matplotlib as mpl
 import matplotlib.patches  # noqa: F401  (mpl.patches)
@@ -259,7 +259,7 @@ def miami(*, ax_top: Axes, ax_bottom: Axes, top: dict, bottom: dict,
 
 
 def h2_bars(*, ax: Axes, table: pd.DataFrame,
-            groups: dict[str, Sequence[str]] | None = None) -> Axes:
+            groups: Mapping[str, Sequence[str]] | None = None) -> Axes:
     """SNP heritability per phenotype with +-1 SE bars; one bar per (phenotype, method),
     coloured by the phenotype's group. ``table`` has columns phenotype, h2, se (method optional)."""
     t = table.reset_index(drop=True)
@@ -291,6 +291,10 @@ def h2_bars(*, ax: Axes, table: pd.DataFrame,
     ax.set_xlim(-0.6, len(phen) - 0.4)
     ax.set_ylabel("SNP heritability h\u00b2 (\u00b1 SE)")
     ax.axhline(0, color="0.3", lw=0.6)
+    top = np.nanmax((t["h2"].astype(float) + t["se"].astype(float).fillna(0)).to_numpy(),
+                    initial=0.0)
+    if np.isfinite(top) and top > 0:   # headroom: the legend stays clear of the bars
+        ax.set_ylim(top=top * (1.12 + 0.06 * (len(gnames) + (len(methods) > 1) * len(methods))))
     handles = [mpl.patches.Patch(color=GROUP_COLOURS[k % len(GROUP_COLOURS)], label=g)
                for k, g in enumerate(gnames)]
     if len(methods) > 1:

@@ -1,0 +1,98 @@
+"""The report page's order: the answer first (comparison table, Miami, loci counts, h2, rg,
+Figure 1), then the tables of loci, then per-phenotype small multiples, parameters last."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import pandas as pd
+
+from .figures import save_figure
+from .headline import comparison_table
+from .html import Card, FigureFile, Grid, Row, Section, Table
+from .rg import heatmap_size, read_rg, rg_heatmap, rg_matrix
+
+
+def extra_figures(*, out: Path, rg_files: Sequence[Path], groups: Mapping[str, Sequence[str]],
+                  log, warn: Callable[[str], None], save_table: Callable[..., Table]
+                  ) -> tuple[dict[str, Table], dict[str, FigureFile]]:
+    """The genetic-correlation table and heatmap (learned x standard) from ``--rg`` files."""
+    tables: dict[str, Table] = {}
+    figs: dict[str, FigureFile] = {}
+    if not rg_files:
+        return tables, figs
+    from .figures import new_figure
+
+    rg = read_rg(rg_files)
+    m = rg_matrix(rg, groups=groups)
+    log.info(f"rg: {len(rg)} pairs, {len(m.rows)} learned x {len(m.columns)} standard shown")
+    pairs = m.pairs()
+    if "p" in rg.columns and len(pairs):
+        key = {frozenset((a, b)): p for a, b, p in rg[["pheno1", "pheno2", "p"]].itertuples(
+            index=False)}
+        pairs["p"] = [key.get(frozenset((a, b))) for a, b in pairs[["learned", "standard"]]
+                      .itertuples(index=False)]
+    tables["rg"] = save_table("rg", "Genetic correlations, learned x standard",
+                              "rg and its SE for each learned phenotype (rows of the heatmap) "
+                              "with each standard one (columns); p of the Wald test of rg = 0.",
+                              pairs)
+    if not m.rows or not m.columns:
+        warn("--rg: no pair of a learned with a standard phenotype (no heatmap)")
+        return tables, figs
+    fig, ax = new_figure("qq", size=heatmap_size(m))
+    rg_heatmap(ax=ax, m=m)
+    fig.tight_layout(pad=0.4)
+    figs["rg"] = save_figure(fig, out_dir=out, stem="rg_heatmap", key="rg-heatmap",
+                             section="Comparison", caption="Genetic correlation of each learned "
+                             "phenotype (rows) with each standard phenotype (columns); cell "
+                             "text rg (SE).")
+    return tables, figs
+
+
+def assemble_sections(*, tables: dict[str, Table], figs: dict[str, FigureFile],
+                      groups: Mapping[str, Sequence[str]], summary: pd.DataFrame,
+                      group_loci: Mapping[str, pd.DataFrame], overlap, recovery, h2,
+                      group_cards: list[Card], cards: list[Card],
+                      save_table: Callable[..., Table],
+                      headline_extra: Sequence = (), after_loci: Sequence = ()) -> list[Section]:
+    """The page's sections in reading order (empty ones are not shown)."""
+    head: list = []
+    if groups:
+        comp = comparison_table(groups=groups, summary=summary, group_loci=group_loci,
+                                overlap=overlap, recovery=recovery, h2=h2)
+        tables["comparison"] = save_table(
+            "comparison", "Learned versus standard", "Per group: loci of the combined scan, "
+            "shared with another group or unique, recovery of planted variants (with --truth), "
+            "median genomic inflation and mean SNP heritability of its phenotypes.", comp)
+        head.append(tables["comparison"])
+    elif "summary" in tables:
+        head.append(tables.pop("summary"))
+    if "miami" in figs:
+        head.append(figs["miami"])
+    row = [figs[k] for k in ("loci_counts", "h2") if k in figs]
+    if row:
+        head.append(Row(row) if len(row) > 1 else row[0])
+    if "rg" in figs:
+        head.append(Row([figs["rg"], tables["rg"]]))
+    elif "rg" in tables:
+        head.append(tables["rg"])
+    head += list(headline_extra)
+    if "figure1" in figs:   # shown small: it repeats the panels above, for a manuscript
+        head.append(replace(figs["figure1"], width_in=4.6, title="Figure 1 for a manuscript "
+                                                                  "(multi-panel PDF)"))
+    loci_items = [tables[k] for k in ("group_loci", "loci", "overlap", "truth_recovery")
+                  if k in tables] + list(after_loci)
+    phen: list = [tables[k] for k in ("summary",) if k in tables]
+    if group_cards:
+        phen.append(Grid(group_cards, caption="Combined scan of each group (click for full "
+                                              "size)."))
+    if cards:
+        phen.append(Grid(cards, caption="Manhattan and QQ plot of each phenotype (click a "
+                                        "thumbnail for the full-size figure)."))
+    more = [tables[k] for k in ("h2",) if k in tables]
+    return [Section("headline", "Learned versus standard" if groups else "Summary", head),
+            Section("loci", "Loci", loci_items),
+            Section("phenotypes", "Phenotypes", phen),
+            Section("heritability", "Heritability", more)]
