@@ -98,28 +98,50 @@ def _pick(d: dict, key: str):
     return None
 
 
-def truth_recovery(*, loci: dict[str, pd.DataFrame], truth: pd.DataFrame,
-                   kb: float) -> pd.DataFrame:
+def truth_recovery(*, loci: dict[str, pd.DataFrame], truth: pd.DataFrame, kb: float,
+                   omnibus_loci: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Per group: loci whose lead lies within ``kb`` of a causal variant (true positives), the
     others (false positives), causal variants with a lead within ``kb`` (recovered) and
     power = recovered / causal. Causal variants are the union over traits, plus one row per
-    (group, trait) for the per-trait power."""
+    (group, trait) for the per-trait power.
+
+    With ``omnibus_loci`` (group -> loci of its omnibus scan, ``contig_gwas.omnibus``, clumped
+    at the same threshold), the same counts of the omnibus test sit beside those of ``loci``
+    (the min-P x K scan) in the columns ``omnibus_loci``, ``omnibus_true_positive_loci``,
+    ``omnibus_false_positive_loci``, ``omnibus_recovered`` and ``omnibus_power`` (NaN for a
+    group without omnibus loci); without it the table is as before.
+    """
     causal = truth.drop_duplicates(["chromosome", "position"])
     rows = []
     for g, lt in loci.items():
-        c = lt["chromosome"].to_numpy()
-        p = lt["base_pair_location"].to_numpy()
-        tp = near_any(c, p, ref_chromosome=causal["chromosome"].to_numpy(),
-                      ref_position=causal["position"].to_numpy(), kb=kb)
-        for trait, sub in [("all traits", causal)] + list(truth.groupby("trait", sort=False)):
-            rec = near_any(sub["chromosome"].to_numpy(), sub["position"].to_numpy(),
-                           ref_chromosome=c, ref_position=p, kb=kb)
-            row = {"group": g, "trait": trait, "causal": len(sub), "recovered": int(rec.sum()),
-                   "power": float(rec.mean()) if len(sub) else np.nan}
-            if trait == "all traits":
-                row.update(loci=len(lt), true_positive_loci=int(tp.sum()),
-                           false_positive_loci=int((~tp).sum()))
-            rows.append(row)
+        rows += _recovery_rows(g, lt, truth=truth, causal=causal, kb=kb)
     cols = ["group", "trait", "loci", "true_positive_loci", "false_positive_loci", "causal",
             "recovered", "power"]
-    return pd.DataFrame(rows).reindex(columns=cols)
+    out = pd.DataFrame(rows).reindex(columns=cols)
+    if omnibus_loci is None:
+        return out
+    extra = ["loci", "true_positive_loci", "false_positive_loci", "recovered", "power"]
+    omni = [r for g, lt in omnibus_loci.items()
+            for r in _recovery_rows(g, lt, truth=truth, causal=causal, kb=kb)]
+    o = pd.DataFrame(omni).reindex(columns=["group", "trait"] + extra)
+    o = o.rename(columns={c: f"omnibus_{c}" for c in extra})
+    return out.merge(o, on=["group", "trait"], how="left")
+
+
+def _recovery_rows(g: str, lt: pd.DataFrame, *, truth: pd.DataFrame, causal: pd.DataFrame,
+                   kb: float) -> list[dict]:
+    c = lt["chromosome"].to_numpy()
+    p = lt["base_pair_location"].to_numpy()
+    tp = near_any(c, p, ref_chromosome=causal["chromosome"].to_numpy(),
+                  ref_position=causal["position"].to_numpy(), kb=kb)
+    rows = []
+    for trait, sub in [("all traits", causal)] + list(truth.groupby("trait", sort=False)):
+        rec = near_any(sub["chromosome"].to_numpy(), sub["position"].to_numpy(),
+                       ref_chromosome=c, ref_position=p, kb=kb)
+        row = {"group": g, "trait": trait, "causal": len(sub), "recovered": int(rec.sum()),
+               "power": float(rec.mean()) if len(sub) else np.nan}
+        if trait == "all traits":
+            row.update(loci=len(lt), true_positive_loci=int(tp.sum()),
+                       false_positive_loci=int((~tp).sum()))
+        rows.append(row)
+    return rows
