@@ -6,7 +6,9 @@
 - :mod:`.phenotypes`: one phenotype table of every embedding's PCs and the standard phenotypes;
 - :mod:`.gather`: per-phenotype summary statistics gathered from the per-region GWAS runs;
 - :mod:`.summary`: the study's summary table (loci, planted loci recovered, mean h2) read from
-  the report's tables.
+  the report's tables;
+- :mod:`.heldout`: the individuals pretraining held out (``gwas.individuals: held_out``);
+- :mod:`.resources`: the memory and time each cluster job asks for.
 
 ``python -m contig_gwas.workflow <command>`` runs them from the rules.
 """

@@ -4,6 +4,8 @@ Commands:
   merge-phenotypes  one ``FID IID ...`` table of several phenotype sets (columns ``<set>_<col>``)
   gather-sumstats   per-phenotype summary statistics from the per-region GWAS runs
   summary           the study's summary table from a report folder
+  held-out          the individuals every pretrained model held out (a --keep file)
+  resources         the memory and time every cluster job of a study's config asks for
 
 Each takes ``--log FILE`` (a run log as every tool writes) and follows the tools' conventions:
 bad input prints ``error: ...`` and exits with status 2.
@@ -70,6 +72,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     s.add_argument("--out", default=None, help="TSV (default: none)")
     s.add_argument("--text", default=None, help="the printed table (default: standard output)")
     s.add_argument("--log", default=None)
+    h = sub.add_parser("held-out", help="the individuals every pretrained model held out")
+    h.add_argument("--split", action="append", default=[], metavar="MODEL=FILE", required=True,
+                   help="a model's contig-pretrain split.tsv; repeat")
+    h.add_argument("--out", required=True, help="--keep file of the held-out individuals")
+    h.add_argument("--log", default=None)
+    r = sub.add_parser("resources", help="what every cluster job of a study asks for")
+    r.add_argument("--configfile", required=True, help="the study's workflow config (YAML)")
+    r.add_argument("--individuals", type=int, nargs="+", default=[], metavar="N",
+                   help="also at these numbers of individuals (e.g. 100000 500000)")
+    r.add_argument("--format", choices=["text", "markdown", "tsv"], default="text")
+    r.add_argument("--log", default=None)
     return p.parse_args(argv)
 
 
@@ -82,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _merge(args, log)
         elif args.command == "gather-sumstats":
             _gather(args, log)
+        elif args.command == "held-out":
+            _held_out(args, log)
+        elif args.command == "resources":
+            _resources(args, log)
         else:
             _summary(args, log)
     return 0
@@ -130,6 +147,35 @@ def _gather(args: argparse.Namespace, log: RunLog) -> None:
         else:
             write_table_tsv(args.nullmodel, res.nullmodel)
     log.info(f"gathered {len(res.index)} phenotypes into {args.out}")
+
+
+def _held_out(args: argparse.Namespace, log: RunLog) -> None:
+    from .heldout import held_out_individuals, write_keep
+
+    res = held_out_individuals(_pairs(args.split, option="--split"))
+    for name, (n, n_val) in res.sizes.items():
+        log.info(f"model {name}: {n_val} of {n} individuals held out of pretraining")
+    write_keep(args.out, res.iid)
+    log.info(f"{args.out}: {len(res.iid)} individuals held out by every model")
+
+
+def _resources(args: argparse.Namespace, log: RunLog) -> None:
+    from .studysize import read_config, request_table
+
+    table = request_table(read_config(args.configfile), individuals=args.individuals)
+    if args.format == "tsv":
+        text = table.to_csv(sep="\t", index=False).rstrip("\n")
+    elif args.format == "markdown":
+        head = "| " + " | ".join(table.columns) + " |"
+        rule = "|---|" + "---:|" * (len(table.columns) - 1)
+        body = ["| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v)
+                                  for v in row) + " |"
+                for row in table.itertuples(index=False, name=None)]
+        text = "\n".join([head, rule, *body])
+    else:
+        text = table.to_string(index=False)
+    print(text)
+    log.info("requests:\n" + text)
 
 
 def _summary(args: argparse.Namespace, log: RunLog) -> None:

@@ -20,6 +20,8 @@ if SIMULATED:
         benchmark:
             "benchmarks/cohort/simulate.tsv"
         threads: 1
+        resources:
+            **request_of("simulate"),
         conda:
             CONDA_ENV
         shell:

@@ -11,6 +11,8 @@ from snakemake.utils import validate
 
 from contig_gwas.errors import InputError
 from contig_gwas.workflow.regions import plan_regions
+from contig_gwas.workflow.studysize import chrom_code
+from contig_gwas.workflow.studysize import job_request, study_size, trained_models, val_fraction
 
 if not config:
     raise WorkflowError(
@@ -153,10 +155,36 @@ def pretrain_args(wildcards, input):
     args += [opt("--pgs", input.get("pgs")), opt("--burden", input.get("burden"))]
     for key in ("backbone", "init_weights", "image_size", "epochs", "batch_size", "lr",
                 "hidden_dim", "proj_dim", "temperature", "alpha", "aggregate", "augment",
-                "snp_stride", "seed", "device"):
+                "snp_stride", "seed", "val_fraction", "device"):
         args.append(opt(flag(key), s.get(key)))
     args.append(s.get("extra_args", ""))
     return " ".join(a for a in args if a)
+
+
+HELD_OUT = config["gwas"]["individuals"] == "held_out"
+HELD_OUT_KEEP = "results/pretrain/held_out.tsv"
+# the models whose split decides the held-out individuals: those trained (method none is not)
+SPLIT_MODELS = trained_models(config)
+if HELD_OUT:
+    for _m in SPLIT_MODELS:
+        if val_fraction(config, _m) <= 0:
+            raise WorkflowError(
+                f"gwas.individuals: held_out needs a held-out split, but model {_m} trains on "
+                "every individual (pretrain.val_fraction: 0)"
+            )
+
+
+def held_out_splits():
+    return " ".join(f"--split {m}=results/pretrain/{m}/split.tsv" for m in SPLIT_MODELS)
+
+
+def keep_input():
+    """The --keep file of the tested individuals (gwas.individuals: held_out), else none."""
+    return {"keep": HELD_OUT_KEEP} if HELD_OUT else {}
+
+
+def keep_args(wildcards, input):
+    return opt("--keep", input.get("keep"))
 
 
 def pretrain_threads(wildcards):
@@ -204,6 +232,7 @@ def h2_args(wildcards, input):
     cov = config.get("covariate_columns")
     args = [
         names("--covar-name", cov),
+        keep_args(wildcards, input),
         f"--rg --rg-pairs {input.rg_pairs}" if config["h2"]["rg"] else "",
         config["h2"]["extra_args"],
     ]
@@ -234,11 +263,29 @@ _scattered = [c for c in REGIONS if not (SCALABLE and c == FIRST_REGION)]
 SCATTERED_REGIONS = "|".join(re.escape(c) for c in _scattered) or "(?!)"
 
 
-def tested_genotype_files():
+# cohort.bgen (and .sample) may name one file per chromosome with {chrom} (UK Biobank's
+# imputed data): each region then tests its chromosome's file, so a region must lie on one
+PER_CHROM_BGEN = not SIMULATED and "{chrom}" in config["cohort"].get("bgen", "")
+if PER_CHROM_BGEN:
+    _multi = [name for name, r in REGIONS.items() if len(r.chromosomes) != 1]
+    if _multi:
+        raise WorkflowError(
+            f"config: cohort.bgen has one file per chromosome ({{chrom}}), but the regions "
+            f"{_multi} span several chromosomes; give one region per chromosome or range"
+        )
+
+
+def tested_genotype_files(region=FIRST_REGION):
+    """The tested genotypes of a region: cohort.bgen (its chromosome's file where the path
+    holds {chrom}) with its .sample, else the PLINK fileset cohort.bfile."""
     bgen = None if SIMULATED else config["cohort"].get("bgen")
     if bgen:
         sample = config["cohort"].get("sample")
-        return [bgen] + ([sample] if sample else [])
+        files = [bgen] + ([sample] if sample else [])
+        if PER_CHROM_BGEN:
+            chrom = chrom_code(REGIONS[region].chromosomes[0])
+            files = [f.replace("{chrom}", chrom) for f in files]
+        return files
     return bfile_files(cohort_path("bfile"))
 
 
@@ -261,6 +308,7 @@ def gwas_args(wildcards, input):
         tested_genotype_args(list(input.genotypes)),
         opt("--grm-bfile", bfile_prefix(input.grm)),
         names("--covar-name", cov),
+        keep_args(wildcards, input),
         opt("--no-loco", not g["loco"]),
         opt("--linear", g["linear"]),
         opt("--maf", g.get("maf")),
@@ -275,10 +323,11 @@ def gwas_args(wildcards, input):
 
 def gwas_region_inputs(wildcards):
     inputs = {
-        "genotypes": tested_genotype_files(),
+        "genotypes": tested_genotype_files(wildcards.region),
         "grm": grm_files(),
         "pheno": "results/phenotypes/phenotypes.tsv",
         "covariates": cohort_path("covariates"),
+        **keep_input(),
     }
     if SCALABLE:
         inputs["step1"] = "results/gwas/step1.npz"
@@ -341,3 +390,31 @@ def strip_suffix(path, suffix):
 wildcard_constraints:
     model="|".join(MODELS),
     region="|".join(re.escape(c) for c in REGIONS),
+
+
+# ----------------------------------------------------------------------- cluster resources
+# Each job's mem_mb and runtime (minutes): the GWAS and h2 jobs' from the tools' memory and
+# cost formulas at the study's size (contig_gwas.workflow.resources), the others' fixed
+# defaults; config.resources sets the sizes, the safety factor, floors and per-rule overrides.
+# cpus_per_task on SLURM = the rule's threads (from the config's *.threads).
+
+SIZE = study_size(config)
+
+
+def job_request_of(rule_name, threads, region=None):
+    """The Request of one job (region: the gwas_region job's wildcard)."""
+    return job_request(config, rule_name, threads=threads, size=SIZE,
+                       region=REGIONS[region or FIRST_REGION])
+
+
+def request_of(rule_name):
+    """The resources: of a rule, as Snakemake functions of the job's threads and wildcards;
+    a retried job (the profile's retries; the tools resume) asks for attempt x as much."""
+
+    def mem_mb(wildcards, threads, attempt):
+        return attempt * job_request_of(rule_name, threads, wildcards.get("region")).mem_mb
+
+    def runtime(wildcards, threads, attempt):
+        return attempt * job_request_of(rule_name, threads, wildcards.get("region")).runtime
+
+    return {"mem_mb": mem_mb, "runtime": runtime}

@@ -19,6 +19,8 @@ rule embed:
     benchmark:
         "benchmarks/embed/{model}.tsv"
     threads: config["embed"]["threads"]
+    resources:
+        **request_of("embed"),
     conda:
         CONDA_ENV
     shell:
@@ -40,6 +42,8 @@ rule phenotypes:
         "logs/phenotypes/merge.log",
     benchmark:
         "benchmarks/phenotypes/merge.tsv"
+    resources:
+        **request_of("phenotypes"),
     conda:
         CONDA_ENV
     shell:

@@ -16,6 +16,7 @@ if SCALABLE:
             grm=grm_files(),
             pheno="results/phenotypes/phenotypes.tsv",
             covariates=cohort_path("covariates"),
+            **keep_input(),
         output:
             region=directory(f"results/gwas/regions/{FIRST_REGION}"),
             step1="results/gwas/step1.npz",
@@ -28,6 +29,8 @@ if SCALABLE:
         benchmark:
             f"benchmarks/gwas/regions/{FIRST_REGION}.tsv"
         threads: config["gwas"]["threads"]
+        resources:
+            **request_of("gwas_step1"),
         conda:
             CONDA_ENV
         shell:
@@ -54,6 +57,8 @@ rule gwas_region:
     wildcard_constraints:
         region=SCATTERED_REGIONS,
     threads: config["gwas"]["threads"]
+    resources:
+        **request_of("gwas_region"),
     conda:
         CONDA_ENV
     shell:
@@ -76,6 +81,8 @@ rule gwas_gather:
         "logs/gwas/gather.log",
     benchmark:
         "benchmarks/gwas/gather.tsv"
+    resources:
+        **request_of("gwas_gather"),
     conda:
         CONDA_ENV
     shell:

@@ -7,6 +7,7 @@ rule h2:
         pheno="results/phenotypes/phenotypes.tsv",
         covariates=cohort_path("covariates"),
         rg_pairs="results/phenotypes/rg_pairs.txt",
+        **keep_input(),
     output:
         h2="results/h2/study.h2.tsv",
     params:
@@ -18,6 +19,8 @@ rule h2:
     benchmark:
         "benchmarks/h2/study.tsv"
     threads: config["h2"]["threads"]
+    resources:
+        **request_of("h2"),
     conda:
         CONDA_ENV
     shell:

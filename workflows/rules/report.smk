@@ -18,6 +18,8 @@ rule report:
         "logs/report/report.log",
     benchmark:
         "benchmarks/report/report.tsv"
+    resources:
+        **request_of("report"),
     conda:
         CONDA_ENV
     shell:
@@ -40,6 +42,8 @@ rule summary:
         "logs/summary/summary.log",
     benchmark:
         "benchmarks/summary/summary.tsv"
+    resources:
+        **request_of("summary"),
     conda:
         CONDA_ENV
     shell:
