@@ -116,11 +116,10 @@ def loco_prediction_rows(*, Py: np.ndarray, u: np.ndarray, vinv_diag: np.ndarray
     Args:
         Py: phenotypes with the covariates projected out, shape (N, P).
         u: ``Pi y``, shape (N, P).
-        vinv_diag: ``diag(V^-1)``, shape (N, P), or (1, P) (the scalable mode, which has no
-            diagonal: ``1 / (1 + delta)``, that of unrelated individuals with ``K_ii = 1``;
-            the own-phenotype part left in the prediction is then about
-            ``(K_ii - 1) / (K_ii + delta)`` of it, plus a few percent for individuals with
-            close relatives).
+        vinv_diag: ``diag(V^-1)``, shape (N, P), or its mean, shape (1, P) (the scalable
+            mode, which has no diagonal: the calibration factor ``rho``; the individual's
+            own phenotype then enters its prediction with the weight
+            ``1 - (V^-1)_ii / rho``, a few percent for individuals with close relatives).
     """
     return Py - u / vinv_diag
 

@@ -44,7 +44,8 @@ def _cgf(eta: np.ndarray, mu: np.ndarray, Gt: np.ndarray, t: np.ndarray):
 
 def _saddle(eta, mu, Gt, q, *, max_iter: int = 100):
     """Solve ``K'(t) = q`` for every column; returns t, K(t), K''(t) and whether ``q`` lies
-    inside the support's range (else the tail is 0)."""
+    inside the support's range (else the tail is 0). Newton steps, a bisection of the
+    bracket where a step leaves it; columns stop once converged (the active set shrinks)."""
     b = Gt.shape[1]
     hi_reach = np.sum(np.where(Gt > 0, Gt * (1 - mu[:, None]), -Gt * mu[:, None]), axis=0)
     lo_reach = -np.sum(np.where(Gt > 0, Gt * mu[:, None], -Gt * (1 - mu[:, None])), axis=0)
@@ -52,23 +53,27 @@ def _saddle(eta, mu, Gt, q, *, max_iter: int = 100):
     lo = np.where(q > 0, 0.0, -np.inf)
     hi = np.where(q > 0, np.inf, 0.0)
     _, _, v0 = _cgf(eta, mu, Gt, np.zeros(b))
-    t = q / np.maximum(v0, 1e-300)
+    t = np.where(inside, q / np.maximum(v0, 1e-300), 0.0)
+    active = np.flatnonzero(inside)
     for _ in range(max_iter):
-        k0, k1, k2 = _cgf(eta, mu, Gt, t)
-        f = k1 - q
-        lo = np.where(f < 0, np.maximum(lo, t), lo)
-        hi = np.where(f > 0, np.minimum(hi, t), hi)
-        new = t - f / np.maximum(k2, 1e-300)
-        outside = ~((new > lo) & (new < hi))
-        bis = np.where(np.isfinite(lo) & np.isfinite(hi), (lo + hi) / 2,
-                       np.where(np.isfinite(lo), np.maximum(2 * np.abs(lo), 1.0) * np.sign(
-                           q), np.minimum(-2 * np.abs(hi), -1.0)))
-        new = np.where(outside, bis, new)
-        done = np.abs(new - t) <= 1e-10 * (1 + np.abs(t))
-        t = np.where(inside, new, 0.0)
-        if np.all(done | ~inside):
+        if len(active) == 0:
             break
-    k0, k1, k2 = _cgf(eta, mu, Gt, t)
+        ta, qa = t[active], q[active]
+        _, k1, k2 = _cgf(eta, mu, Gt[:, active], ta)
+        f = k1 - qa
+        lo[active] = np.where(f < 0, np.maximum(lo[active], ta), lo[active])
+        hi[active] = np.where(f > 0, np.minimum(hi[active], ta), hi[active])
+        la, ha = lo[active], hi[active]
+        new = ta - f / np.maximum(k2, 1e-300)
+        outside = ~((new > la) & (new < ha))
+        bis = np.where(np.isfinite(la) & np.isfinite(ha), (la + ha) / 2,
+                       np.where(np.isfinite(la), np.maximum(2 * np.abs(la), 1.0),
+                                -np.maximum(2 * np.abs(ha), 1.0)))
+        new = np.where(outside, bis, new)
+        done = np.abs(new - ta) <= 1e-10 * (1 + np.abs(ta))
+        t[active] = new
+        active = active[~done]
+    k0, _, k2 = _cgf(eta, mu, Gt, t)
     return t, k0, k2, inside
 
 

@@ -25,7 +25,9 @@ behaviour and chunked resumable output are the exact mode's:
 Case-control phenotypes (a group with ``binary``): step 1 fits the linear mixed model on the
 0/1 scale as for a quantitative trait; per tested chromosome, its LOCO solution gives every
 individual's leave-one-out polygenic prediction (``binary.model.loco_prediction_rows``, with
-``1 / (1 + delta)`` for ``diag(V^-1)``, ``K_ii ~ 1``), a covariate of the
+the calibration factor ``rho`` for ``diag(V^-1)``: for a variant outside the LOCO kernel
+``x' Pi x ~ tr(Pi) |Px|^2 / (N - D)``, so ``rho`` estimates the diagonal's mean), a
+covariate of the
 phenotype's logistic null model; step 2 tests by the score test with the chosen correction
 (``binary.block``).
 
@@ -219,10 +221,10 @@ class ScalableMode(GwasMode):
 
             u = f.U[f.solve_index(chrom)]
             Py = g.Y - Q @ (Q.T @ g.Y)
-            # diag(V^-1) ~ 1 / (K_ii + delta) with K_ii ~ 1 (the standardised similarity):
-            # exact up to the off-diagonal (relatives') terms, which raise it by a few percent
+            # the mean of diag(V^-1): rho, calibrated on variants outside the LOCO kernel
+            # (x'Pi x ~ tr(Pi) |Px|^2 / n' for x independent of it)
             r = f.vc_index(chrom)
-            d = 1.0 / (1.0 + f.delta[r])
+            d = f.rho[r]
             pred = loco_prediction_rows(Py=Py, u=u, vinv_diag=d[None, :])
             # h2 at its lower bound: no polygenic term (the prediction is solver error)
             low = np.log(f.delta[r]) >= log_delta_bounds(self.settings.h2_bounds)[1] - 1e-3
