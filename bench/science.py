@@ -25,7 +25,11 @@ config (2 seeds, 1 core, same shared machine) took 16 minutes. With ``--methods 
 probe,finetune`` (7 encoders, 2 cores, 2026-12-06): 7.3 minutes per seed for the study and 2.7
 for the evaluation, 30 minutes for 3 seeds. Finished seeds are not rerun (Snakemake skips
 complete work; an evaluation with a summary.tsv is kept).
-Writes OUT/seed<k>/ (each a complete study), OUT/per_seed.tsv and OUT/science.tsv; with
+With every seed, the group scans are also tested with the omnibus test (contig_gwas.omnibus,
+MOSTest: z' C^-1 z over the group's phenotypes) and clumped as the report clumps min-P x K
+(same threshold, window and LD): planted loci recovered and false positives of both.
+Writes OUT/seed<k>/ (each a complete study), OUT/per_seed.tsv, OUT/science.tsv,
+OUT/omnibus_per_seed.tsv and OUT/omnibus.tsv; with
 ``--evaluate`` also OUT/seed<k>/evaluate/ (contig-evaluate's outputs), OUT/kappa_per_seed.tsv
 and OUT/kappa.tsv.
 """
@@ -39,12 +43,20 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from contig_gwas.chrom import normalise_chromosomes  # noqa: E402
+from contig_gwas.genomic_control import lambda_gc  # noqa: E402
+from contig_gwas.io.sumstats import read_sumstats  # noqa: E402
+from contig_gwas.omnibus import omnibus_table  # noqa: E402
+from contig_gwas.report.loci import ClumpParams, clump_table  # noqa: E402
+from contig_gwas.report.stats import GroupCombiner  # noqa: E402
+from contig_gwas.report.truth import read_truth, truth_recovery  # noqa: E402
 from contig_gwas.workflow.summary import aggregate_seeds  # noqa: E402
 
 #: the image-only baselines --methods can add to the config's models, with their labels
@@ -98,6 +110,62 @@ def evaluate_seed(*, study: Path, models: dict, modes: str, epochs: int, image_s
     return summ
 
 
+def group_tests(*, sumstats_dir: Path, params: ClumpParams, genotypes=None,
+                truth: pd.DataFrame | None = None, keep_groups: list[str] | None = None
+                ) -> pd.DataFrame:
+    """min-P x K (the report's GroupCombiner) and the omnibus test (contig_gwas.omnibus) of
+    every group folder ``sumstats_dir/<group>/*.sumstats.tsv.gz``, clumped alike (``params``,
+    LD from ``genotypes``): one row per group and test with the phenotypes, lambda GC, loci,
+    and with ``truth`` the planted loci recovered and the false-positive loci; for the
+    omnibus also its degrees of freedom, null-like variants and largest |off-diagonal| of C."""
+    rows = []
+    for d in sorted(p for p in sumstats_dir.iterdir() if p.is_dir()):
+        if keep_groups is not None and d.name not in keep_groups:
+            continue
+        files = sorted(d.glob("*.sumstats.tsv.gz"))
+        if not files:
+            continue
+        frames = []
+        comb = GroupCombiner(name=d.name, n_phenotypes=len(files))
+        for f in files:
+            t = read_sumstats(f)
+            if not pd.api.types.is_integer_dtype(t["chromosome"]):
+                t["chromosome"] = normalise_chromosomes(t["chromosome"], source=str(f))
+            frames.append(t)
+            comb.add(f.name.split(".")[0], t[t["neg_log10_p_value"].notna()].reset_index(
+                drop=True))
+        omni, res = omnibus_table(frames)
+        off = res.correlation - np.eye(len(files))
+        scans = {"min-P x K": (comb.result(), {}),
+                 "omnibus": (omni, {"df": res.df, "null_like_variants": res.n_null_variants,
+                                    "max_abs_offdiag_C": float(np.max(np.abs(off)))})}
+        for test, (table, extra) in scans.items():
+            table = table[table["neg_log10_p_value"].notna()].reset_index(drop=True)
+            lt, _ = clump_table(table, params=params, genotypes=genotypes)
+            row = {"group": d.name, "test": test, "phenotypes": len(files),
+                   "lambda_gc": lambda_gc(table["neg_log10_p_value"].to_numpy()),
+                   "loci": len(lt), **extra}
+            if truth is not None:
+                r = truth_recovery(loci={d.name: lt}, truth=truth, kb=params.kb)
+                r = r[r["trait"] == "all traits"].iloc[0]
+                row.update(recovered=int(r["recovered"]), causal=int(r["causal"]),
+                           false_positives=int(r["false_positive_loci"]))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def omnibus_seed(*, study: Path, p1: float, kb: float, labels: dict[str, str]) -> pd.DataFrame:
+    """:func:`group_tests` of one seed's study (LD and truth from its cohort)."""
+    from contig_gwas.io.genotypes import open_genotypes
+
+    cohort = study / "results" / "cohort"
+    geno = open_genotypes(bfile=str(cohort / "genotypes"))
+    truth = read_truth(cohort / "truth.json")
+    t = group_tests(sumstats_dir=study / "results" / "gwas" / "sumstats",
+                    params=ClumpParams(p1=p1, kb=kb), genotypes=geno, truth=truth)
+    return t.assign(method=[labels.get(g, g) for g in t["group"]])
+
+
 def wins_line(wide: pd.DataFrame, what: str) -> list[str]:
     """On how many seeds ContIG's value in ``wide`` (seed x method) beat each other method's."""
     contig = next((m for m in wide.columns if m.lower() == "contig"), None)
@@ -129,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                    help="keep only these models of the config (its names, e.g. contig; "
                    "after --methods adds its baselines); default: every model")
+    p.add_argument("--no-run", action="store_true",
+                   help="do not run the workflow: tabulate the seeds already finished in --out "
+                   "(e.g. the omnibus on a study run before it existed)")
     p.add_argument("--evaluate", default=None, metavar="MODES",
                    help="also run contig-evaluate on every seed's encoders: probe, finetune or "
                    "probe,finetune (kappa of the downstream grade)")
@@ -149,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     per_seed, times = {}, {}
     for seed in args.seeds:
         d = args.out / f"seed{seed}"
-        times[seed] = run_seed(seed=seed, base=base, out=d, cores=args.cores,
-                               snakemake_args=args.snakemake_args)
+        times[seed] = 0.0 if args.no_run else run_seed(
+            seed=seed, base=base, out=d, cores=args.cores, snakemake_args=args.snakemake_args)
         per_seed[seed] = pd.read_csv(d / "results" / "summary" / "summary.tsv", sep="\t")
         print(f"seed {seed}: {times[seed]:.0f} s", flush=True)
 
@@ -176,9 +247,51 @@ def main(argv: list[str] | None = None) -> int:
     for line in wins_line(wide, "recovered more planted loci"):
         print(line)
     print(f"tables: {args.out / 'science.tsv'}, {args.out / 'per_seed.tsv'}")
+    omnibus_summary(args=args, base=base)
     if args.evaluate:
         kappa(args=args, base=base)
     return 0
+
+
+def omnibus_summary(*, args: argparse.Namespace, base: dict) -> None:
+    """min-P x K against the omnibus test on every seed: planted loci recovered and false
+    positives at the report's threshold, per method (mean +- SD over seeds)."""
+    rep = base.get("report", {})
+    p1, kb = float(rep.get("clump_p1", 5e-8)), float(rep.get("clump_kb", 250))
+    labels = {m: v.get("label", m) for m, v in base["models"].items()}
+    labels["standard"] = base.get("standard_phenotypes", {}).get("label", "standard phenotypes")
+    per = []
+    for seed in args.seeds:
+        t0 = time.perf_counter()
+        per.append(omnibus_seed(study=args.out / f"seed{seed}", p1=p1, kb=kb, labels=labels)
+                   .assign(seed=seed))
+        print(f"seed {seed}: min-P and omnibus in {time.perf_counter() - t0:.0f} s", flush=True)
+    long = pd.concat(per, ignore_index=True)
+    long.to_csv(args.out / "omnibus_per_seed.tsv", sep="\t", index=False, float_format="%.4g")
+    agg = (long.groupby(["method", "test"], sort=False)
+           .agg(seeds=("seed", "count"), recovered_mean=("recovered", "mean"),
+                recovered_sd=("recovered", "std"), causal=("causal", "mean"),
+                false_positives_mean=("false_positives", "mean"),
+                false_positives_sd=("false_positives", "std"), loci_mean=("loci", "mean"),
+                lambda_gc_mean=("lambda_gc", "mean")).reset_index())
+    agg.to_csv(args.out / "omnibus.tsv", sep="\t", index=False, float_format="%.4g")
+    print()
+    print(f"min-P x K vs the omnibus test (MOSTest), loci at p < {p1:g}, {kb:g} kb window, "
+          f"mean +- SD over {len(args.seeds)} seeds")
+    print(f"{'method':<22}{'test':<11}{'planted loci recovered':>24}{'false positives':>18}"
+          f"{'loci':>8}{'lambda GC':>11}")
+    for r in agg.itertuples(index=False):
+        print(f"{r.method:<22}{r.test:<11}"
+              f"{r.recovered_mean:>12.2f} +- {r.recovered_sd:<5.2f}/{r.causal:<4.0f}"
+              f"{r.false_positives_mean:>10.2f} +- {r.false_positives_sd:<5.2f}"
+              f"{r.loci_mean:>8.2f}{r.lambda_gc_mean:>11.3f}")
+    for method, sub in long.groupby("method", sort=False):
+        w = sub.pivot(index="seed", columns="test", values="recovered")
+        if {"omnibus", "min-P x K"} <= set(w.columns):
+            print(f"{method}: omnibus recovered more planted loci than min-P x K on "
+                  f"{int((w['omnibus'] > w['min-P x K']).sum())} of {len(w)} seeds "
+                  f"({int((w['omnibus'] == w['min-P x K']).sum())} ties)")
+    print(f"tables: {args.out / 'omnibus.tsv'}, {args.out / 'omnibus_per_seed.tsv'}")
 
 
 def kappa(*, args: argparse.Namespace, base: dict) -> None:
