@@ -108,6 +108,19 @@ def _latent(cohort: Path) -> pd.DataFrame:
     return read_table(cohort / "latent_traits.tsv").values
 
 
+def joint_fit(*, x: np.ndarray, y: np.ndarray, group_b: np.ndarray):
+    """Least squares of ``y`` (N,) on an intercept, the ancestry group ``group_b`` (N,) and the
+    dosages ``x`` (N, K) over the individuals with every call: the K coefficients of ``x`` and
+    their standard errors."""
+    ok = ~np.isnan(x).any(axis=1)
+    design = np.column_stack([np.ones(ok.sum()), group_b[ok], x[ok]])
+    coef, *_ = np.linalg.lstsq(design, y[ok], rcond=None)
+    resid = y[ok] - design @ coef
+    s2 = resid @ resid / (ok.sum() - design.shape[1])
+    se = np.sqrt(np.diag(s2 * np.linalg.inv(design.T @ design)))[2:]
+    return coef[2:], se
+
+
 def test_causal_variants_explain_their_variance(tiny_cohort: Path, tiny_cohort_truth: dict) -> None:
     """Joint regression of each trait on its major causal variants (plus the ancestry group,
     which shifts some traits) recovers the planted betas within 4 standard errors (18 variants:
@@ -122,14 +135,9 @@ def test_causal_variants_explain_their_variance(tiny_cohort: Path, tiny_cohort_t
         assert cv and all(c["effect_allele"] == ea[vid.get_loc(c["variant_id"])] for c in cv)
         x = plink.read(variants=vid.get_indexer([c["variant_id"] for c in cv])).dosages
         y = latent[trait].to_numpy()
-        ok = ~np.isnan(x).any(axis=1)
-        design = np.column_stack([np.ones(ok.sum()), group_b[ok], x[ok]])
-        coef, *_ = np.linalg.lstsq(design, y[ok], rcond=None)
-        resid = y[ok] - design @ coef
-        s2 = resid @ resid / (ok.sum() - design.shape[1])
-        se = np.sqrt(np.diag(s2 * np.linalg.inv(design.T @ design)))[2:]
+        coef, se = joint_fit(x=x, y=y, group_b=group_b)
         beta = np.array([c["beta"] for c in cv])
-        assert np.all(np.abs(coef[2:] - beta) < 4 * se), (trait, coef[2:], beta, se)
+        assert np.all(np.abs(coef - beta) < 4 * se), (trait, coef, beta, se)
         for j, c in enumerate(cv):
             xo = x[~np.isnan(x[:, j]), j]
             ve = c["beta"] ** 2 * xo.var() / y.var()
@@ -425,9 +433,17 @@ def test_cli_n_causal_zero_keeps_polygenic_background(tmp_path: Path) -> None:
     (["--n-causal", "-1"], "--n-causal must be non-negative, got -1"),
     (["--h2", "0", "--n-causal", "2"], "--h2 0 .*no room for --n-causal 2"),
     (["--h2", "0.1", "--n-causal", "3"], "no room for a polygenic background under h2 = 0.1"),
+    (["--diseases", "d=0.1"], "is not NAME=PREVALENCE:TRAIT"),
+    (["--diseases", "d=x:vessel"], "must be numbers"),
+    (["--diseases", "d=0:vessel"], r"prevalence must be in \(0, 1\), got 0.0"),
+    (["--diseases", "d=1:vessel"], r"prevalence must be in \(0, 1\), got 1.0"),
+    (["--diseases", "d=0.1:nope"], "no latent trait 'nope'"),
+    (["--diseases", "d=0.1:disc:1.5"], r"loading must be in \(0, 1\]"),
+    (["--diseases", "d=0.1:disc", "d=0.2:lipid"], "already used"),
+    (["--diseases", "height=0.1:height"], "already used by another column"),
+    (["--diseases", "1d=0.1:disc"], "starts with a letter"),
 ])
-def test_cli_rejects_h2_and_n_causal_out_of_range(tmp_path: Path, capsys, extra: list[str],
-                                                   message: str) -> None:
+def test_cli_rejects_bad_options(tmp_path: Path, capsys, extra: list[str], message: str) -> None:
     from contig_gwas.cli import _common, simulate
 
     out = tmp_path / "cohort"
