@@ -18,6 +18,9 @@ one ``H2Result`` per phenotype and one ``RGResult`` per requested pair.
   beyond the covariates raises ``InputError``; a phenotype that is constant or has too few
   observations gets a flagged row (``constant_phenotype``, ``too_few_individuals``), never a
   bare NaN.
+- Binary phenotypes (exactly two levels, 0/1 or 1/2): estimated on the observed scale as any
+  other; their case share, and given a prevalence their liability-scale h2
+  (``liability.to_liability``), are in ``HeritabilityEstimate.liability``.
 - Similarity: any ``similarity.Similarity`` (``DenseSimilarity``, ``GenotypeSimilarity``,
   ``GctaGrmSimilarity``; re-exported here).
 """
