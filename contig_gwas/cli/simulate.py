@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     dis = p.add_mutually_exclusive_group()
     dis.add_argument("--diseases", nargs="+", metavar="NAME=K:TRAIT[:R]",
                      help="binary diseases written to diseases.tsv (1 = control, 2 = case): "
-                     "case when the liability R x TRAIT (standardised latent trait) + noise "
-                     "(R: loading, default 0.8) exceeds the threshold of population prevalence "
-                     "K (default: disease_common=0.2:vessel disease_rare=0.02:lipid)")
+                     "the round(K x N) individuals of highest liability R x TRAIT (the "
+                     "standardised latent trait) + noise are the cases (K: the prevalence; R: "
+                     "the loading, default 0.8) (default: disease_common=0.2:vessel "
+                     "disease_rare=0.02:lipid)")
     dis.add_argument("--no-diseases", action="store_true",
                      help="write no diseases (every other file is unchanged)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
