@@ -62,7 +62,15 @@ def _study(root):
                   "se": [0.05, 0.06, 0.04], "method": "reml"}).to_csv(root / "h2.tsv", sep="\t",
                                                                       index=False)
     (root / "highlight.txt").write_text("rs56\nrs300\n")
+    # genes: one over the planted chromosome-1 locus (505 kb), one beside it
+    (root / "genes.gtf").write_text(
+        '1\tsim\tgene\t500000\t512000\t.\t+\t.\tgene_id "G1"; gene_name "GENE1";\n'
+        '1\tsim\tgene\t540000\t560000\t.\t-\t.\tgene_id "G2"; gene_name "GENE2";\n')
     return root
+
+
+def built_loci(out):
+    return {p.name: read_loci(p) for p in (out / "loci").glob("group.*.loci.tsv")}
 
 
 def _argv(root, out, *extra):
@@ -71,7 +79,7 @@ def _argv(root, out, *extra):
             "--group", f"standard={root / 'gwas' / 'standard.*.sumstats.tsv.gz'}",
             "--h2", str(root / "h2.tsv"), "--bfile", str(root / "geno"),
             "--truth", str(root / "truth.json"), "--highlight", str(root / "highlight.txt"),
-            "--out", str(out), *extra]
+            "--genes", str(root / "genes.gtf"), "--out", str(out), *extra]
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +96,13 @@ def test_report_outputs(built):
     log = (out / "report.log").read_text()
     assert "contig-report" in log and "finished" in log
     pngs = re.findall(r'<img src="([^"]+)"', html)
-    # thumbnails of per phenotype Manhattan + QQ (3 x 2) and per group Manhattan (2); Miami,
-    # loci counts, h2, Figure 1 full size
-    assert len(pngs) == 12
-    assert sum(p.startswith("figures/thumbs/") for p in pngs) == 8
+    n_loci = sum(len(v) for k, v in built_loci(out).items())
+    # thumbnails of per phenotype Manhattan + QQ (3 x 2), per group min-P Manhattan (2) and
+    # the learned group's omnibus Manhattan (the standard group has one phenotype), regional
+    # plots (one per group locus); full size: Miami, loci counts, h2, Figure 1, and the
+    # learned group's min-P and omnibus Manhattan plots side by side
+    assert len(pngs) == 6 + 3 + n_loci + 4 + 2
+    assert sum(p.startswith("figures/thumbs/") for p in pngs) == 9 + n_loci
     for rel in pngs:
         rel = rel.replace("thumbs/", "")
         png, pdf = out / rel, out / rel.replace(".png", ".pdf")
@@ -118,6 +129,21 @@ def test_report_outputs(built):
     summ = pd.read_csv(out / "tables" / "summary.tsv", sep="\t")
     assert summ["phenotype"].tolist() == ["PC_0", "PC_1", "height"]
     assert summ["lambda_gc"].between(0.8, 1.3).all()
+    # LD-score regression from the clumping genotypes, beside lambda GC
+    cols = list(summ.columns)
+    assert cols[cols.index("lambda_gc") + 1:cols.index("lambda_gc") + 5] == [
+        "ldsc_intercept", "ldsc_intercept_se", "ldsc_ratio", "ldsc_h2"]
+    assert np.isfinite(summ["ldsc_intercept"]).all() and (summ["ldsc_intercept_se"] > 0).all()
+    # the omnibus test of the learned group (2 phenotypes): loci, and its row beside min-P
+    om = pd.read_csv(out / "tables" / "omnibus.tsv", sep="\t")
+    assert om["group"].tolist() == ["contig"] and om["minp_loci"].iloc[0] == 3
+    olt = read_loci(out / "loci" / "omnibus.contig.loci.tsv")
+    assert len(olt) == om["omnibus_loci"].iloc[0] >= 2
+    # nearest genes on every loci table; the planted chromosome-1 locus lies in GENE1
+    assert "GENE1" in set(loci["nearest_gene"]) and "nearest_gene" in olt.columns
+    assert "nearest_gene" in read_loci(out / "loci" / "PC_0.loci.tsv").columns
+    assert (out / "figures" / "regional.contig.locus1.png").exists()
+    assert "no --genes" not in log
 
 
 def test_report_refuses_overwrite_and_distance_only_warns(built, tmp_path, capsys):
@@ -131,6 +157,7 @@ def test_report_refuses_overwrite_and_distance_only_warns(built, tmp_path, capsy
     assert cli.main(argv) == 0
     log = (tmp_path / "r2" / "report.log").read_text()
     assert "distance only" in log
+    assert "no --genes: regional plots without a gene track, loci without nearest genes" in log
     assert "distance-only" in (tmp_path / "r2" / "report.html").read_text()
 
 
@@ -194,7 +221,8 @@ def test_report_html_in_headless_chromium(built, tmp_path):
     m = re.search(r'<pre id="contig-check">(.*?)</pre>', res.stdout, re.S)
     assert m, f"chromium gave no check output (rc {res.returncode}): {res.stderr[-500:]}"
     check = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert len(check["images"]) == 12
+    n_loci = sum(len(v) for v in built_loci(out).values())
+    assert len(check["images"]) == 6 + 3 + n_loci + 4 + 2
     assert check["over"] <= 0 and check["page"] <= 0, check   # every table fits the page
     broken = [i["src"] for i in check["images"] if not i["ok"]]
     assert not broken, f"broken images: {broken}"

@@ -122,10 +122,18 @@ def test_page_leads_with_the_answer(study):
     html = (out / "report.html").read_text()
     at = {k: html.index(k) for k in ('id="headline"', 'id="table-comparison"', 'id="fig-miami"',
                                       'id="fig-loci-counts"', 'id="fig-h2"', 'id="fig-rg-heatmap"',
-                                      'id="table-rg"', 'id="fig-figure1"', 'id="table-group_loci"',
-                                      'id="phenotypes"', 'class="grid"', 'id="parameters"')}
-    head = [at[k] for k in list(at)[:8]]
-    assert max(head) < at['id="phenotypes"'] < at['class="grid"'] < at['id="parameters"']
+                                      'id="table-rg"', 'id="table-omnibus"',
+                                      'id="fig-manhattan-omnibus-contig"', 'id="fig-figure1"',
+                                      'id="table-group_loci"', 'id="card-regional-contig-1"',
+                                      'id="phenotypes"', 'id="card-pheno-', 'id="parameters"')}
+    head = [at[k] for k in list(at)[:10]]
+    assert max(head) < at['id="table-group_loci"'] < at['id="card-regional-contig-1"']
+    assert at['id="card-regional-contig-1"'] < at['id="phenotypes"'] < at['id="card-pheno-']
+    assert at['id="card-pheno-'] < at['id="parameters"']
+    # the omnibus Manhattan plot sits beside the min-P one
+    assert re.search(r'<div class="row"><div><figure id="fig-manhattan-group-contig"[^>]*>'
+                     r'(?:(?!</div>).)*</figure></div><div><figure '
+                     r'id="fig-manhattan-omnibus-contig"', html)
     assert at['id="table-comparison"'] < at['id="fig-miami"']
     # the long file paths are in the parameters section at the end, not in the tables
     first_path = html.index(str(root / "contig"))
@@ -149,7 +157,11 @@ def test_every_target_exists_and_thumbnails_open_full_size(study):
         else:
             assert (out / t).is_file(), t
     cards = re.findall(r'<a href="([^"]+)" title="[^"]*"><img src="([^"]+)"', html)
-    assert len(cards) == 4 * 2 + 2          # Manhattan + QQ per phenotype, one per group
+    n_loci = sum(len(v) for k, v in res.loci.items() if k.startswith("group:"))
+    # Manhattan + QQ per phenotype, min-P and omnibus Manhattan per group, regional per locus
+    assert n_loci >= 3 and len(cards) == 4 * 2 + 2 * 2 + n_loci
+    # the loci table links every locus to its regional plot
+    assert len(re.findall(r'<a href="#card-regional-[^"]+">\d+</a>', html)) == n_loci
     from PIL import Image
     for full, thumb in cards:
         assert thumb.startswith("figures/thumbs/") and full == thumb.replace("thumbs/", "")
@@ -167,7 +179,8 @@ def test_self_contained_has_no_relative_targets(study):
         if t.startswith("#"):
             assert f'id="{t[1:]}"' in text, t
     # each thumbnail opens its full-size figure in the page (CSS :target overlay)
-    assert text.count('class="lightbox"') == 10
+    n_loci = sum(len(v) for k, v in res.loci.items() if k.startswith("group:"))
+    assert text.count('class="lightbox"') == 4 * 2 + 2 * 2 + n_loci
     assert len(text) < 20e6
 
 

@@ -29,6 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "p, ...): heatmap of learned x standard phenotypes")
     add_genotype_options(p, required=False,
                          what="LD for clumping r2; without any: distance-only clumping")
+    p.add_argument("--genes", metavar="FILE",
+                   help="gene annotation (GTF, GFF3 or BED): nearest genes of every locus and the "
+                        "gene track of the regional plots")
+    p.add_argument("--no-ldsc", action="store_true",
+                   help="skip the LD-score regression per phenotype (done when genotypes are "
+                        "given; LD scores in 1-Mb windows)")
+    p.add_argument("--no-omnibus", action="store_true",
+                   help="skip the omnibus test (MOSTest) of each group of two or more phenotypes")
     p.add_argument("--truth", metavar="FILE", help="truth.json of a simulated cohort")
     p.add_argument("--clump-p1", type=float, default=5e-8,
                    help="p-value threshold of index variants")
@@ -91,11 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "h2 files": [str(p) for p in h2_files] or "none",
             "rg files": [str(p) for p in rg_files] or "none",
             "truth": args.truth or "none", "highlight": args.highlight or "none",
+            "genes": args.genes or "none",
+            "LD-score regression": "no (--no-ldsc)" if args.no_ldsc else
+            ("LD scores of the LD genotypes, 1-Mb windows" if ld_file else "no (no genotypes)"),
+            "omnibus test": "no (--no-omnibus)" if args.no_omnibus else
+            "MOSTest over each group of two or more phenotypes",
         }
         truth = Path(args.truth) if args.truth else None
         result = build_report(inputs=inputs, out_dir=out, params=params, genotypes=genotypes,
                               h2_files=h2_files, rg_files=rg_files, truth=truth,
                               highlight=highlight, parameters=parameters, log=log,
-                              self_contained=args.self_contained)
+                              self_contained=args.self_contained, genes=args.genes,
+                              ldsc=not args.no_ldsc, omnibus=not args.no_omnibus)
         log.info(f"wrote {result.html} with {len(result.figures)} figures")
     return 0

@@ -8,9 +8,10 @@ learned phenotype with the most loci so far, for Figure 1's QQ panel).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,11 +21,13 @@ from ..io.sumstats import read_sumstats
 from ..outputs import file_stem
 from ..runlog import NullLog, RunLog
 from . import plots
-from .figures import new_figure, save_figure
-from .html import Card, FigureFile, Page, Table, write_html
+from .figures import manhattan_kwargs, new_figure, save_figure
+from .groups import group_scans, note_ld
+from .html import Card, FigureFile, Grid, Page, Table, write_html
 from .inputs import SumstatsInputs, read_h2
+from .integrate import GeneStep, LdscStep
 from .loci import ClumpParams, clump_table, loci_overlap, write_loci
-from .page import assemble_sections, extra_figures
+from .page import assemble_sections, extra_figures, link_loci, omnibus_items
 from .rg import group_aliases
 from .stats import GroupCombiner, lambda_gc
 from .truth import read_truth, truth_recovery
@@ -61,27 +64,25 @@ def clean_previous(out_dir: str | Path) -> int:
     return n
 
 
-def _manhattan_kwargs(table: pd.DataFrame, leads: pd.DataFrame) -> dict:
-    return dict(chromosome=table["chromosome"].to_numpy(),
-                position=table["base_pair_location"].to_numpy(),
-                neg_log10_p=table["neg_log10_p_value"].to_numpy(dtype=float),
-                variant_id=table["variant_id"].to_numpy(), leads=leads)
-
-
 def build_report(*, inputs: SumstatsInputs, out_dir: str | Path, params: ClumpParams,
                  genotypes=None, h2_files: Sequence[Path] = (), rg_files: Sequence[Path] = (),
                  truth: Path | None = None, highlight: Sequence[str] | None = None,
                  parameters: dict | None = None, log: RunLog | None = None,
-                 max_labels: int = 25, self_contained: bool = False) -> ReportResult:
+                 max_labels: int = 25, self_contained: bool = False,
+                 genes: str | Path | None = None, ldsc: bool = True,
+                 omnibus: bool = True) -> ReportResult:
     """Build every output of ``contig-report`` in ``out_dir`` (see docs/tools/contig-report.md).
 
     ``self_contained``: ``report.html`` embeds its figures (one file to send on its own).
+    ``genes``: a GTF/GFF3/BED gene annotation (nearest genes, gene tracks of regional plots).
+    ``ldsc``: LD-score regression per phenotype (needs ``genotypes``). ``omnibus``: the
+    omnibus test of every group of two or more phenotypes.
     """
     with plots.figure_style():
         return _build(inputs=inputs, out_dir=out_dir, params=params, genotypes=genotypes,
                       h2_files=h2_files, rg_files=rg_files, truth=truth, highlight=highlight,
                       parameters=parameters, log=log, max_labels=max_labels,
-                      self_contained=self_contained)
+                      self_contained=self_contained, genes=genes, ldsc=ldsc, omnibus=omnibus)
 
 
 @dataclass
@@ -94,7 +95,7 @@ class _Best:
 
 
 def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, highlight,
-           parameters, log, max_labels, self_contained) -> ReportResult:
+           parameters, log, max_labels, self_contained, genes, ldsc, omnibus) -> ReportResult:
     log = log or NullLog()
     out = Path(out_dir)
     (out / "loci").mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,10 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
     loci: dict[str, pd.DataFrame] = {}
     cards: list[Card] = []
     summary_rows = []
-    combiners = {g: GroupCombiner(name=g, n_phenotypes=len(ps)) for g, ps in inputs.groups.items()}
+    combiners = {g: GroupCombiner(name=g, n_phenotypes=len(ps), keep_z=omnibus and len(ps) >= 2)
+                 for g, ps in inputs.groups.items()}
+    ldsc_step = LdscStep.start(genotypes if ldsc else None, log=log)
+    gene_step = GeneStep.start(genes, genotypes=genotypes, log=log)
     highlight = list(highlight) if highlight else None
     first_group: list[str] = next(iter(inputs.groups.values()), [])
     best = _Best()
@@ -129,7 +133,8 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
             nlp = table["neg_log10_p_value"].to_numpy(dtype=float)
             lam = lambda_gc(neg_log10_p=nlp)
             lt, info = clump_table(table, params=params, genotypes=genotypes, phenotype=pheno)
-            _note_ld(info, path=path, warn=warn)
+            note_ld(info, path=path, warn=warn)
+            lt = gene_step.annotate(lt)
             loci[pheno] = lt
             write_loci(out / "loci" / f"{file_stem(pheno)}.loci.tsv", lt, params=params,
                        ld_used=genotypes is not None, source=str(path))
@@ -142,6 +147,9 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
             for g, ps in inputs.groups.items():
                 if pheno in ps:
                     combiners[g].add(pheno, table)
+            if not inputs.groups:   # no groups: the phenotypes' loci are the ones shown
+                gene_step.regional(loci=lt, table=table, name=pheno, out=out, kb=params.kb,
+                                   genomewide=params.p1)
             top = float(np.max(nlp)) if len(nlp) else np.nan
             if pheno in first_group and (len(lt), top) > best.score:
                 best = _Best(phenotype=pheno, score=(len(lt), top), neg_log10_p=nlp)
@@ -149,40 +157,17 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
             summary_rows.append({"phenotype": pheno, "trait_type":
                                  "binary" if binary else "quantitative", "file": str(path),
                                  "variants": len(table), "lambda_gc": lam,
+                                 **ldsc_step.row(table, warn=warn, name=pheno),
                                  "max_neg_log10_p": top, "loci": len(lt),
                                  "groups": ",".join(member_of)})
             log.info(f"{pheno}: {len(table)} variants, lambda_GC {lam:.4f}, {len(lt)} loci")
 
-    group_tables: dict[str, pd.DataFrame] = {}
-    group_loci: dict[str, pd.DataFrame] = {}
-    group_cards: list[Card] = []
-    for g, comb in combiners.items():
-        with log.step(f"group {g}"):
-            gt = comb.result()
-            if comb.n_dropped:
-                warn(f"group {g}: {comb.n_dropped} variants not in its first file were left out "
-                     "of the combined scan")
-            lt, info = clump_table(gt, params=params, genotypes=genotypes)
-            _note_ld(info, path=f"group {g}", warn=warn)
-            group_tables[g], group_loci[g] = gt, lt
-            write_loci(out / "loci" / f"group.{file_stem(g)}.loci.tsv", lt, params=params,
-                       ld_used=genotypes is not None,
-                       source=f"group {g}: min p x {len(comb.phenotypes)} over "
-                              f"{', '.join(comb.phenotypes)}")
-            fig, ax = new_figure("manhattan")
-            plots.manhattan(ax=ax, **_manhattan_kwargs(gt, lt), highlight=highlight,
-                            genomewide=params.p1, max_labels=max_labels,
-                            ycap=plots.auto_cap(lt["neg_log10_p_value"], genomewide=params.p1),
-                            title=f"{g}: minimum p x {len(comb.phenotypes)} over its phenotypes")
-            f = save_figure(fig, out_dir=out, stem=f"manhattan.group.{file_stem(g)}",
-                            key=f"manhattan-group-{file_stem(g)}", section="Groups", thumb=True,
-                            caption=f"Manhattan plot of group {g} (combined scan, Bonferroni "
-                                    f"min-p over {len(comb.phenotypes)} phenotypes); lead "
-                                    "variants of its loci labelled.")
-            group_cards.append(Card(key=f"group-{file_stem(g)}", title=f"group {g}",
-                                    figures=[f], note=f"{len(lt)} loci, min p x "
-                                                      f"{len(comb.phenotypes)}"))
-            log.info(f"group {g}: {len(comb.phenotypes)} phenotypes, {len(lt)} loci")
+    scans = group_scans(combiners, out=out, params=params, genotypes=genotypes, genes=gene_step,
+                        highlight=highlight, max_labels=max_labels, log=log, warn=warn)
+    group_tables, group_loci, group_cards = scans.tables, scans.loci, scans.cards
+    for g, lt in group_loci.items():
+        gene_step.regional(loci=lt, table=group_tables[g], name=g, out=out, kb=params.kb,
+                           genomewide=params.p1)
 
     tables: dict[str, Table] = {}
     summary = pd.DataFrame(summary_rows)
@@ -201,7 +186,7 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
             f"within {params.kb:g} kb ('-': found by this group only).", allg,
             columns=["group", "locus", "variant_id", "chromosome", "base_pair_location",
                      "p_value", "beta", "standard_error", "phenotype", "n_variants",
-                     "shared_with"])
+                     "nearest_gene", "shared_with"])
     else:
         allp = pd.concat(list(loci.values()), ignore_index=True) if loci else pd.DataFrame()
         if len(allp):
@@ -210,7 +195,7 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
                                      "Lead variant of each locus.", allp,
                                      columns=["phenotype", "locus", "variant_id", "chromosome",
                                               "base_pair_location", "p_value", "beta",
-                                              "standard_error", "n_variants"])
+                                              "standard_error", "n_variants", "nearest_gene"])
     units = group_loci if group_loci else loci
     figs: dict[str, FigureFile] = {}
     overlap = None
@@ -240,7 +225,9 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
                                             "(combined scans, one scale).")
     recovery = None
     if truth_table is not None:
-        recovery = truth_recovery(loci=units, truth=truth_table, kb=params.kb)
+        kw = ({"omnibus_loci": scans.omnibus_loci} if scans.omnibus_loci
+              and "omnibus_loci" in inspect.signature(truth_recovery).parameters else {})
+        recovery = truth_recovery(loci=units, truth=truth_table, kb=params.kb, **kw)
         tables["truth_recovery"] = _save_table(
             out, "truth_recovery", "Recovery of planted causal variants", "A locus is a true "
             f"positive when its lead lies within {params.kb:g} kb of a causal variant; power = "
@@ -276,10 +263,19 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
             caption=f"Figure 1: (A) Miami plot, {a} up, {b} down; (B) QQ plot of "
                     f"{best.phenotype}, the {a} phenotype with the most loci; (C) loci per "
                     "group" + ("; (D) SNP heritability." if h2 is not None else "."))
+    head_extra, loci_extra = omnibus_items(scans, tables=tables, kb=params.kb,
+                                           save_table=lambda *a, **k: _save_table(out, *a, **k))
+    if gene_step.cards:
+        loci_extra.append(Grid(gene_step.cards, caption="Regional plot of every locus (click "
+                                                        "for full size; the loci tables link "
+                                                        "here)."))
+        link_loci(tables, regional=gene_step.cards)
     sections = assemble_sections(
         tables=tables, figs=figs, groups=inputs.groups, summary=summary, group_loci=group_loci,
         overlap=overlap, recovery=recovery, h2=h2, group_cards=group_cards, cards=cards,
-        save_table=lambda *a, **k: _save_table(out, *a, **k))
+        save_table=lambda *a, **k: _save_table(out, *a, **k), headline_extra=head_extra,
+        after_loci=loci_extra,
+        comparison_extra={g: {"omnibus_loci": len(v)} for g, v in scans.omnibus_loci.items()})
     page = Page(title="contig-gwas report", parameters=dict(parameters or {}),
                 sections=sections, warnings=warnings)
     html_path = out / "report.html"
@@ -299,9 +295,9 @@ def _counts(overlap: pd.DataFrame) -> pd.DataFrame:
 
 
 def _miami_data(ta, tb, group_loci, a, b, *, max_labels: int, prefix: str = "") -> dict:
-    return {f"{prefix}top": dict(**_manhattan_kwargs(ta, group_loci[a]), title=a,
+    return {f"{prefix}top": dict(**manhattan_kwargs(ta, group_loci[a]), title=a,
                                  **({} if prefix else {"max_labels": max_labels})),
-            f"{prefix}bottom": dict(**_manhattan_kwargs(tb, group_loci[b]), title=b,
+            f"{prefix}bottom": dict(**manhattan_kwargs(tb, group_loci[b]), title=b,
                                     **({} if prefix else {"max_labels": max_labels}))}
 
 
@@ -312,7 +308,7 @@ def _miami_cap(group_loci, a, b, params) -> float | None:
 
 def _phenotype_figures(table, lt, *, pheno, lam, out, highlight, params, max_labels):
     fig, ax = new_figure("manhattan")
-    plots.manhattan(ax=ax, **_manhattan_kwargs(table, lt), highlight=highlight,
+    plots.manhattan(ax=ax, **manhattan_kwargs(table, lt), highlight=highlight,
                     genomewide=params.p1, title=pheno, max_labels=max_labels,
                     ycap=plots.auto_cap(lt["neg_log10_p_value"], genomewide=params.p1))
     stem = file_stem(pheno)
@@ -342,12 +338,6 @@ def _shared_with(g: str, lt: pd.DataFrame, group_loci: dict, kb: float) -> list[
         for k in np.flatnonzero(near):
             out[k].append(o)
     return [",".join(x) if x else "-" for x in out]
-
-
-def _note_ld(info: dict, *, path, warn: Callable[[str], None]) -> None:
-    if info["without_genotypes"]:
-        warn(f"{path}: {info['without_genotypes']} of {info['candidates']} clumping candidates "
-             "are not in the LD genotypes (they absorb no variants and join no locus by LD)")
 
 
 def _save_table(out: Path, key: str, title: str, caption: str, frame: pd.DataFrame,

@@ -80,3 +80,11 @@ def data_uri(path: Path, *, max_width: int = EMBED_WIDTH) -> str:
     else:
         mime = "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
+
+
+def manhattan_kwargs(table, leads) -> dict:
+    """The :func:`.plots.manhattan` data keywords of a summary-statistics table and its loci."""
+    return dict(chromosome=table["chromosome"].to_numpy(),
+                position=table["base_pair_location"].to_numpy(),
+                neg_log10_p=table["neg_log10_p_value"].to_numpy(dtype=float),
+                variant_id=table["variant_id"].to_numpy(), leads=leads)

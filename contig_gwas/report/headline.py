@@ -38,7 +38,8 @@ def comparison_table(*, groups: Mapping[str, Sequence[str]], summary: pd.DataFra
         if recovery is not None and len(recovery):
             r = recovery[(recovery["group"] == g) & (recovery["trait"] == "all traits")]
             if len(r):
-                for c in ("causal", "recovered", "power", "false_positive_loci"):
+                for c in ("causal", "recovered", "power", "false_positive_loci",
+                          "omnibus_recovered", "omnibus_power"):
                     if c in r.columns:
                         row[c] = r[c].iloc[0]
         s = summary[summary["phenotype"].isin(list(members))]

@@ -50,6 +50,7 @@ class Table:
     frame: pd.DataFrame
     path: str | None = None
     columns: list[str] | None = None
+    links: dict[str, list[str | None]] | None = None   # column -> href per row (None: none)
 
 
 @dataclass
@@ -208,19 +209,27 @@ def format_value(col: str, v, *, row: pd.Series | None = None) -> str:
     return str(v)
 
 
-def table_body(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
-    """``<table class="data">`` of ``frame`` (``columns`` shown, in that order)."""
+def table_body(frame: pd.DataFrame, columns: Sequence[str] | None = None,
+               links: dict[str, list[str | None]] | None = None) -> str:
+    """``<table class="data">`` of ``frame`` (``columns`` shown, in that order; ``links``:
+    per column, the target of each row's cell)."""
     cols = [c for c in (columns or list(frame.columns)) if c in frame.columns]
     numeric = {c: pd.api.types.is_numeric_dtype(frame[c]) for c in cols}
     head = "".join(f'<th class="{"n" if numeric[c] else "t"}" title="{html.escape(c)}">'
                    f"{html.escape(LABELS.get(c, c.replace('_', ' ')))}</th>" for c in cols)
     rows = []
-    for _, r in frame.iterrows():
+    links = links or {}
+    for i, (_, r) in enumerate(frame.iterrows()):
         cells = "".join(f'<td class="{"n" if numeric[c] else "t"}">'
-                        f"{_cell_html(c, r[c], r)}</td>" for c in cols)
+                        f"{_linked(_cell_html(c, r[c], r), links.get(c), i)}</td>" for c in cols)
         rows.append(f"<tr>{cells}</tr>")
     return (f'<table class="data"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _linked(text: str, hrefs: list[str | None] | None, i: int) -> str:
+    href = hrefs[i] if hrefs is not None and i < len(hrefs) else None
+    return f'<a href="{html.escape(href)}">{text}</a>' if href else text
 
 
 def _cell_html(col: str, v, row: pd.Series) -> str:
@@ -250,7 +259,7 @@ class _Renderer:
 
     def table(self, t: Table) -> str:
         df = t.frame
-        body = (table_body(df, t.columns) if len(df) else "<p><em>none</em></p>")
+        body = (table_body(df, t.columns, t.links) if len(df) else "<p><em>none</em></p>")
         link = (f' <a class="small" href="{html.escape(t.path)}">(TSV)</a>'
                 if t.path and not self.self_contained else "")
         tall = " tall" if len(df) > 15 else ""

@@ -51,17 +51,59 @@ def extra_figures(*, out: Path, rg_files: Sequence[Path], groups: Mapping[str, S
     return tables, figs
 
 
+def omnibus_items(scans, *, tables: dict[str, Table], kb: float,
+                  save_table: Callable[..., Table]) -> tuple[list, list]:
+    """The omnibus-versus-min-P table and the first group's two Manhattan plots side by side
+    (for the headline), and the omnibus loci table (for the loci section)."""
+    if not scans.omnibus_rows:
+        return [], []
+    tables["omnibus"] = save_table(
+        "omnibus", "Omnibus test versus min-P", "Per group: loci of the min-P x K scan and of "
+        "the omnibus test (MOSTest: z' C^-1 z over the group's phenotypes, chi2 with df degrees "
+        "of freedom, C estimated from null_variants), the omnibus loci with a min-P lead within "
+        f"{kb:g} kb (shared) or without (omnibus only), the min-P loci the omnibus misses, and "
+        "the omnibus scan's lambda GC.", pd.DataFrame(scans.omnibus_rows))
+    allo = pd.concat([lt.assign(group=g) for g, lt in scans.omnibus_loci.items()],
+                     ignore_index=True)
+    allo = allo[["group"] + [c for c in allo.columns if c not in ("group", "members")]]
+    tables["omnibus_loci"] = save_table(
+        "omnibus_loci", "Loci of the omnibus test", "Lead variant of each locus of each group's "
+        "omnibus scan (beta and SE are not defined for the multivariate test).", allo,
+        columns=["group", "locus", "variant_id", "chromosome", "base_pair_location", "p_value",
+                 "n_variants", "nearest_gene"])
+    first = scans.omnibus_rows[0]["group"]
+    head = [tables["omnibus"], Row(list(scans.figures[first]))]
+    return head, [tables["omnibus_loci"]]
+
+
+def link_loci(tables: dict[str, Table], *, regional: Sequence[Card]) -> None:
+    """Link the locus numbers of the loci tables to their regional plots' cards."""
+    from .integrate import regional_key
+
+    keys = {c.key for c in regional}
+    for key, name_col in (("group_loci", "group"), ("loci", "phenotype")):
+        t = tables.get(key)
+        if t is None or not len(t.frame):
+            continue
+        hrefs = [f"#card-{regional_key(n, k)}" if regional_key(n, k) in keys else None
+                 for n, k in zip(t.frame[name_col], t.frame["locus"])]
+        t.links = {"locus": hrefs}
+
+
 def assemble_sections(*, tables: dict[str, Table], figs: dict[str, FigureFile],
                       groups: Mapping[str, Sequence[str]], summary: pd.DataFrame,
                       group_loci: Mapping[str, pd.DataFrame], overlap, recovery, h2,
                       group_cards: list[Card], cards: list[Card],
                       save_table: Callable[..., Table],
-                      headline_extra: Sequence = (), after_loci: Sequence = ()) -> list[Section]:
+                      headline_extra: Sequence = (), after_loci: Sequence = (),
+                      comparison_extra: Mapping[str, Mapping[str, object]] | None = None
+                      ) -> list[Section]:
     """The page's sections in reading order (empty ones are not shown)."""
     head: list = []
     if groups:
         comp = comparison_table(groups=groups, summary=summary, group_loci=group_loci,
-                                overlap=overlap, recovery=recovery, h2=h2)
+                                overlap=overlap, recovery=recovery, h2=h2,
+                                extra=comparison_extra)
         tables["comparison"] = save_table(
             "comparison", "Learned versus standard", "Per group: loci of the combined scan, "
             "shared with another group or unique, recovery of planted variants (with --truth), "

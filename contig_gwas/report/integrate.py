@@ -1,0 +1,160 @@
+"""The report's optional analyses: LD-score regression per phenotype (``contig_gwas.ldsc``),
+the omnibus test per group (``contig_gwas.omnibus``), nearest genes and regional plots per
+locus (``.genes``, ``.regional``). Each is a small step object the builder calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..outputs import file_stem
+from .figures import THUMB_HEIGHT, write_thumbnail
+from .html import Card, FigureFile
+from .loci import near_any
+from .stats import lambda_gc
+
+if TYPE_CHECKING:
+    from ..ldsc import LdScores
+    from ..omnibus import OmnibusResult
+    from .genes import GeneTable
+
+LDSC_COLUMNS = ["ldsc_intercept", "ldsc_intercept_se", "ldsc_ratio", "ldsc_h2", "ldsc_h2_se"]
+NO_GENES = "no --genes: regional plots without a gene track, loci without nearest genes"
+
+
+@dataclass
+class LdscStep:
+    """LD scores computed once from the clumping genotypes, then one regression per
+    phenotype (columns ``LDSC_COLUMNS`` of summary.tsv)."""
+
+    scores: LdScores | None = None
+
+    @classmethod
+    def start(cls, genotypes, *, log, window_kb: float = 1000.0, progress: bool | None = None
+              ) -> "LdscStep":
+        if genotypes is None:
+            log.info("no --bfile/--pfile/--bgen: no LD-score regression (lambda GC only)")
+            return cls()
+        from ..ldsc import ld_scores
+
+        with log.step("LD scores"):
+            scores = ld_scores(genotypes, window_kb=window_kb, progress=progress)
+        log.info(f"LD scores of {len(scores.variant_id)} variants ({window_kb:g}-kb windows) "
+                 "for LD-score regression")
+        return cls(scores=scores)
+
+    def row(self, table: pd.DataFrame, *, warn: Callable[[str], None], name: str) -> dict:
+        if self.scores is None:
+            return {}
+        from ..ldsc import ldsc_for_sumstats
+
+        try:
+            r = ldsc_for_sumstats(table, self.scores)
+        except InputError as exc:
+            warn(f"{name}: no LD-score regression ({exc})")
+            return {c: np.nan for c in LDSC_COLUMNS}
+        return {"ldsc_intercept": r.intercept, "ldsc_intercept_se": r.intercept_se,
+                "ldsc_ratio": r.ratio, "ldsc_h2": r.h2, "ldsc_h2_se": r.h2_se}
+
+
+def omnibus_scan(comb) -> tuple[pd.DataFrame, OmnibusResult]:
+    """The omnibus test of a group's kept z-scores as a summary-statistics table (the first
+    file's variants; beta and SE NaN; ``df`` per variant) and its ``OmnibusResult``."""
+    from ..omnibus import omnibus_test
+
+    res = omnibus_test(comb.z())
+    t = comb.variants()
+    t["beta"] = np.nan
+    t["standard_error"] = np.nan
+    t["neg_log10_p_value"] = res.neg_log10_p
+    t["p_value"] = np.power(10.0, -res.neg_log10_p)
+    t["df"] = res.df_variant
+    t = t[~np.isnan(res.neg_log10_p)].reset_index(drop=True)
+    return t, res
+
+
+def omnibus_summary(*, group: str, k: int, table: pd.DataFrame, res, loci: pd.DataFrame,
+                    minp_loci: pd.DataFrame, kb: float) -> dict:
+    """One row comparing a group's omnibus scan with its min-P x K scan: loci of each, the
+    omnibus loci with a min-P lead within ``kb`` (shared) and those without (omnibus only)."""
+    near = (near_any(loci["chromosome"].to_numpy(), loci["base_pair_location"].to_numpy(),
+                     ref_chromosome=minp_loci["chromosome"].to_numpy(),
+                     ref_position=minp_loci["base_pair_location"].to_numpy(), kb=kb)
+            if len(loci) and len(minp_loci) else np.zeros(len(loci), dtype=bool))
+    back = (near_any(minp_loci["chromosome"].to_numpy(),
+                     minp_loci["base_pair_location"].to_numpy(),
+                     ref_chromosome=loci["chromosome"].to_numpy(),
+                     ref_position=loci["base_pair_location"].to_numpy(), kb=kb)
+            if len(loci) and len(minp_loci) else np.zeros(len(minp_loci), dtype=bool))
+    return {"group": group, "phenotypes": k, "df": int(res.df),
+            "null_variants": int(res.n_null_variants), "minp_loci": len(minp_loci),
+            "omnibus_loci": len(loci), "shared": int(near.sum()),
+            "omnibus_only": int((~near).sum()), "minp_only": int((~back).sum()),
+            # median p against 1/2 on the 1-df scale: calibration whatever the df
+            "omnibus_lambda_gc": lambda_gc(neg_log10_p=table["neg_log10_p_value"].to_numpy())}
+
+
+@dataclass
+class GeneStep:
+    """Nearest genes of every locus table and regional plots of the loci shown."""
+
+    genes: GeneTable | None = None
+    genotypes: object = None
+    cards: list[Card] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, path: str | Path | None, *, genotypes, log) -> "GeneStep":
+        if path is None:
+            log.info(NO_GENES)
+            return cls(genotypes=genotypes)
+        from .genes import read_genes
+
+        genes = read_genes(path)
+        log.info(f"{path}: {len(genes.frame)} genes ({genes.format})"
+                 + (f"; {genes.skipped_contigs} lines on contigs without a chromosome code "
+                    "left out" if genes.skipped_contigs else ""))
+        return cls(genes=genes, genotypes=genotypes)
+
+    def annotate(self, loci: pd.DataFrame) -> pd.DataFrame:
+        if self.genes is None or not len(loci):
+            return loci
+        from .genes import annotate_loci
+
+        return annotate_loci(loci, self.genes)
+
+    def regional(self, *, loci: pd.DataFrame, table: pd.DataFrame, name: str, out: Path,
+                 kb: float, genomewide: float) -> list[Card]:
+        """Regional plots of every locus of ``loci`` (from ``table``) with thumbnails; the
+        cards are keyed ``regional-<name>-<locus>`` (the loci table links to them)."""
+        if not len(loci):
+            return []
+        from .regional import regional_plots
+
+        plots_ = regional_plots(loci=loci, sumstats=table, source=self.genotypes,
+                                genes=self.genes, window_kb=kb, out_dir=out / "figures",
+                                stem=name, genomewide=genomewide, progress=False)
+        cards = []
+        genes_by_locus = (dict(zip(loci["locus"], loci["nearest_gene"]))
+                          if "nearest_gene" in loci.columns else {})
+        for rp in plots_:
+            rel = f"figures/{rp.png.name}"
+            thumb = f"figures/thumbs/{rp.png.name}"
+            write_thumbnail(rp.png, out / thumb, height=THUMB_HEIGHT)
+            key = regional_key(name, rp.locus)
+            f = FigureFile(key=key, png=rel, pdf=f"figures/{rp.pdf.name}", caption=rp.caption,
+                           section="Regional", thumb=thumb)
+            gene = genes_by_locus.get(rp.locus)
+            note = rp.variant_id + (f", {gene}" if isinstance(gene, str) else "")
+            cards.append(Card(key=key, title=f"{name} locus {rp.locus}", figures=[f], note=note))
+        self.cards += cards
+        return cards
+
+
+def regional_key(name: str, locus: int) -> str:
+    """The page anchor of a locus's regional plot (``card-`` + this)."""
+    return f"regional-{file_stem(name)}-{int(locus)}"
