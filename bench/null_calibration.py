@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{null} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     long = pd.concat(rows, ignore_index=True)
     cols = ["null", "seed", "individuals_set", "individuals", "test", "phenotypes",
-            "mean_pc_lambda_gc", "lambda_gc", "loci", "df", "max_abs_offdiag_C"]
+            "mean_pc_lambda_gc", "lambda_gc", "lambda_df", "loci", "df", "max_abs_offdiag_C"]
     long = long[cols]
     a.out.mkdir(parents=True, exist_ok=True)
     long.to_csv(a.out / "null_calibration.tsv", sep="\t", index=False, float_format="%.4g")
@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     print(long.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     agg = (long.groupby(["null", "individuals_set", "test"], sort=False)
            .agg(seeds=("seed", "count"), lambda_gc_mean=("lambda_gc", "mean"),
-                lambda_gc_sd=("lambda_gc", "std"), pc_lambda_mean=("mean_pc_lambda_gc", "mean"),
+                lambda_gc_sd=("lambda_gc", "std"), lambda_df_mean=("lambda_df", "mean"),
+                pc_lambda_mean=("mean_pc_lambda_gc", "mean"),
                 loci_total=("loci", "sum")).reset_index())
     print()
     print(agg.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

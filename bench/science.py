@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from contig_gwas.chrom import normalise_chromosomes  # noqa: E402
 from contig_gwas.genomic_control import lambda_gc  # noqa: E402
 from contig_gwas.io.sumstats import read_sumstats  # noqa: E402
-from contig_gwas.omnibus import omnibus_table  # noqa: E402
+from contig_gwas.omnibus import lambda_df, omnibus_table  # noqa: E402
 from contig_gwas.report.loci import ClumpParams, clump_table  # noqa: E402
 from contig_gwas.report.stats import GroupCombiner  # noqa: E402
 from contig_gwas.report.truth import read_truth, truth_recovery  # noqa: E402
@@ -117,7 +117,8 @@ def group_tests(*, sumstats_dir: Path, params: ClumpParams, genotypes=None,
     every group folder ``sumstats_dir/<group>/*.sumstats.tsv.gz``, clumped alike (``params``,
     LD from ``genotypes``): one row per group and test with the phenotypes, lambda GC, loci,
     and with ``truth`` the planted loci recovered and the false-positive loci; for the
-    omnibus also its degrees of freedom, null-like variants and largest |off-diagonal| of C."""
+    omnibus also its degrees of freedom, null-like variants, largest |off-diagonal| of C and
+    lambda on its own scale (median chi2 / median chi2_df: ``lambda_df``)."""
     rows = []
     for d in sorted(p for p in sumstats_dir.iterdir() if p.is_dir()):
         if keep_groups is not None and d.name not in keep_groups:
@@ -138,7 +139,9 @@ def group_tests(*, sumstats_dir: Path, params: ClumpParams, genotypes=None,
         off = res.correlation - np.eye(len(files))
         scans = {"min-P x K": (comb.result(), {}),
                  "omnibus": (omni, {"df": res.df, "null_like_variants": res.n_null_variants,
-                                    "max_abs_offdiag_C": float(np.max(np.abs(off)))})}
+                                    "max_abs_offdiag_C": float(np.max(np.abs(off))),
+                                    "lambda_df": lambda_df(chi2=res.chi2,
+                                                           df=res.df_variant)})}
         for test, (table, extra) in scans.items():
             table = table[table["neg_log10_p_value"].notna()].reset_index(drop=True)
             lt, _ = clump_table(table, params=params, genotypes=genotypes)
@@ -273,24 +276,27 @@ def omnibus_summary(*, args: argparse.Namespace, base: dict) -> None:
                 recovered_sd=("recovered", "std"), causal=("causal", "mean"),
                 false_positives_mean=("false_positives", "mean"),
                 false_positives_sd=("false_positives", "std"), loci_mean=("loci", "mean"),
-                lambda_gc_mean=("lambda_gc", "mean")).reset_index())
+                lambda_gc_mean=("lambda_gc", "mean"),
+                lambda_df_mean=("lambda_df", "mean")).reset_index())
     agg.to_csv(args.out / "omnibus.tsv", sep="\t", index=False, float_format="%.4g")
     print()
     print(f"min-P x K vs the omnibus test (MOSTest), loci at p < {p1:g}, {kb:g} kb window, "
           f"mean +- SD over {len(args.seeds)} seeds")
     print(f"{'method':<22}{'test':<11}{'planted loci recovered':>24}{'false positives':>18}"
-          f"{'loci':>8}{'lambda GC':>11}")
+          f"{'loci':>8}{'lambda GC':>11}{'lambda_df':>11}")
     for r in agg.itertuples(index=False):
         print(f"{r.method:<22}{r.test:<11}"
               f"{r.recovered_mean:>12.2f} +- {r.recovered_sd:<5.2f}/{r.causal:<4.0f}"
               f"{r.false_positives_mean:>10.2f} +- {r.false_positives_sd:<5.2f}"
-              f"{r.loci_mean:>8.2f}{r.lambda_gc_mean:>11.3f}")
+              f"{r.loci_mean:>8.2f}{r.lambda_gc_mean:>11.3f}{r.lambda_df_mean:>11.3f}")
     for method, sub in long.groupby("method", sort=False):
         w = sub.pivot(index="seed", columns="test", values="recovered")
         if {"omnibus", "min-P x K"} <= set(w.columns):
             print(f"{method}: omnibus recovered more planted loci than min-P x K on "
                   f"{int((w['omnibus'] > w['min-P x K']).sum())} of {len(w)} seeds "
                   f"({int((w['omnibus'] == w['min-P x K']).sum())} ties)")
+    print("lambda GC: median 1-df chi2 of the p-values / 0.4549 (for the omnibus it magnifies a "
+          "polygenic inflation); lambda_df: the omnibus's median chi2 / median chi2_df")
     print(f"tables: {args.out / 'omnibus.tsv'}, {args.out / 'omnibus_per_seed.tsv'}")
 
 

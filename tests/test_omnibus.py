@@ -18,6 +18,7 @@ from tolerances import U64, gamma
 from contig_gwas.genomic_control import lambda_gc
 from contig_gwas.omnibus import (
     aligned_z,
+    lambda_df,
     null_correlation,
     omnibus_sumstats,
     omnibus_test,
@@ -62,6 +63,15 @@ def test_statistic_is_the_closed_form_and_uniform_under_the_null():
     assert ks_uniform(p) < ks_critical(m)
     hits = int(np.sum(p < 0.05))          # binomial(m, 0.05): within 5 SD of its mean
     assert abs(hits - 0.05 * m) < 5 * math.sqrt(m * 0.05 * 0.95)
+    # z inflated by c = 1.2: lambda_df reads c; the 1-df lambda GC of the p-values far more.
+    # The median of M chi2_K has SE sqrt(1/4M) / f(median), f the chi2_K density
+    from scipy import stats
+
+    inflated = omnibus_test(z * math.sqrt(1.2), correlation=C_TRUE)
+    med = stats.chi2.median(K)
+    se = 1.2 * 0.5 / math.sqrt(m) / stats.chi2.pdf(med, K) / med
+    assert abs(lambda_df(chi2=inflated.chi2, df=inflated.df_variant) - 1.2) < 5 * se
+    assert lambda_gc(inflated.neg_log10_p) > 1.4
 
 
 def test_truncated_correlation_matches_monte_carlo():
