@@ -316,7 +316,10 @@ class Step1Genotypes:
 
         total = _ordered_sum(task, self.tasks(), workers)
         scales = {int(c): self.scale(int(c)) for c in np.unique(loco)}
-        return total.astype(np.float64) * np.array([scales[int(c)] for c in loco])[None, :]
+        out64 = total.astype(np.float64)
+        del total
+        out64 *= np.array([scales[int(c)] for c in loco])[None, :]
+        return out64
 
     def chromosome_times(self, R: np.ndarray, *, workers: Workers | None = None) -> np.ndarray:
         """``Z_c Z_c' R`` for every chromosome ``c`` (in ``chromosomes()`` order) in one pass,

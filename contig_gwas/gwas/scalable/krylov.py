@@ -51,15 +51,16 @@ def _bar(total: int, desc: str, progress: bool):
                 leave=False)
 
 
-def batched_cg(apply: Apply, B: np.ndarray, *, delta: np.ndarray, tol: float = 1e-6,
+def batched_cg(apply: Apply, B: np.ndarray | None, *, delta: np.ndarray, tol: float = 1e-6,
                max_iter: int = 500, x0: np.ndarray | None = None,
-               r0: np.ndarray | None = None, progress: bool = False,
-               desc: str = "CG") -> CGResult:
+               r0: np.ndarray | None = None, b_norm: np.ndarray | None = None,
+               progress: bool = False, desc: str = "CG") -> CGResult:
     """Solve ``(A_i + delta_i I) x_i = b_i`` for every column.
 
     Args:
         apply: ``apply(P, cols)`` returns ``A_i P[:, j]`` for ``i = cols[j]``, shape (N, len(cols)).
-        B: right-hand sides, shape (N, k).
+        B: right-hand sides, shape (N, k); None with ``x0``, ``r0`` and ``b_norm`` (then only
+            their norms are needed: no (N, k) copy of the right-hand sides).
         delta: shifts, shape (k,).
         tol: relative residual ``|b - (A + delta) x| / |b|`` at which a column stops.
         max_iter: iteration limit.
@@ -67,23 +68,41 @@ def batched_cg(apply: Apply, B: np.ndarray, *, delta: np.ndarray, tol: float = 1
             place (no copy of the ``C P`` columns).
         r0: their residuals ``b - (A + delta) x0`` when the caller knows them (else one more
             operator application computes them); overwritten likewise.
+        b_norm: ``|b_i|``, shape (k,) (default: from ``B``).
+
+    Memory: ``X``, ``R``, ``P`` and the product ``A p`` (``8 N k`` bytes each) and one
+    temporary; while every column is active the search directions are used in place.
     """
-    B = np.asarray(B, dtype=np.float64)
-    n, k = B.shape
-    delta = np.broadcast_to(np.asarray(delta, dtype=np.float64), (k,))
-    bnorm = np.sqrt((B * B).sum(axis=0))
-    bnorm[bnorm == 0] = 1.0
     if r0 is not None and x0 is None:
         raise ValueError("r0 is the residual of x0: give x0 with it")
+    if B is None:
+        if x0 is None or r0 is None or b_norm is None:
+            raise ValueError("without B, give x0, r0 and b_norm")
+        n, k = np.shape(x0)
+    else:
+        B = np.asarray(B, dtype=np.float64)
+        n, k = B.shape
+    delta = np.broadcast_to(np.asarray(delta, dtype=np.float64), (k,))
+    if b_norm is not None:
+        bnorm = np.array(b_norm, dtype=np.float64)
+    else:
+        assert B is not None
+        bnorm = np.sqrt(np.einsum("ij,ij->j", B, B))
+    bnorm[bnorm == 0] = 1.0
     if x0 is None:
+        assert B is not None
         X = np.zeros_like(B)
         R = B.copy()
     else:
         X = np.asarray(x0, dtype=np.float64)
-        R = (np.asarray(r0, dtype=np.float64) if r0 is not None
-             else B - apply(X, np.arange(k)) - delta * X)
+        if r0 is not None:
+            R = np.asarray(r0, dtype=np.float64)
+        else:
+            assert B is not None
+            R = B - apply(X, np.arange(k)) - delta * X
+    del B
     P = R.copy()
-    rs = (R * R).sum(axis=0)
+    rs = np.einsum("ij,ij->j", R, R)
     active = np.sqrt(rs) > tol * bnorm
     n_iter = np.zeros(k, dtype=np.int64)
     with _bar(max_iter, desc, progress) as bar:
@@ -91,13 +110,24 @@ def batched_cg(apply: Apply, B: np.ndarray, *, delta: np.ndarray, tol: float = 1
             cols = np.flatnonzero(active)
             if len(cols) == 0:
                 break
-            p = P[:, cols]
-            ap = apply(p, cols) + delta[cols] * p
-            alpha = rs[cols] / (p * ap).sum(axis=0)
-            X[:, cols] += alpha * p
-            R[:, cols] -= alpha * ap
-            rs_new = (R[:, cols] ** 2).sum(axis=0)
-            P[:, cols] = R[:, cols] + (rs_new / rs[cols]) * p
+            every = len(cols) == k
+            p = P if every else P[:, cols]
+            ap = apply(p, cols)
+            ap += delta[cols] * p
+            alpha = rs[cols] / np.einsum("ij,ij->j", p, ap)
+            if every:
+                X += alpha * p
+                ap *= alpha
+                R -= ap
+                rs_new = np.einsum("ij,ij->j", R, R)
+                P *= rs_new / rs
+                P += R
+            else:
+                X[:, cols] += alpha * p
+                R[:, cols] -= alpha * ap
+                rs_new = np.einsum("ij,ij->j", R[:, cols], R[:, cols])
+                P[:, cols] = R[:, cols] + (rs_new / rs[cols]) * p
+            del ap
             rs[cols] = rs_new
             n_iter[cols] += 1
             active[cols] = np.sqrt(rs_new) > tol * bnorm[cols]

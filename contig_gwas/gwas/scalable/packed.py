@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CODE_SCALE", "pack_calls", "unpack_calls", "value_tables", "decode", "hard_calls"]
+__all__ = ["CODE_SCALE", "pack_calls", "unpack_calls", "value_tables", "byte_tables", "decode",
+           "hard_calls"]
 
 #: the 8-bit code of a call x is CODE_SCALE * x (``codes``); the 2-bit tables use the same
 #: float32 arithmetic, so a call's standardised value is the same bits in both
@@ -31,6 +32,10 @@ _EXPAND = (np.arange(256)[:, None] >> (2 * np.arange(4))[None, :] & 3).astype(np
 #: the four int8 calls (-127 missing) of every byte, as one uint32 per byte (little-endian)
 _CALLS_OF_BYTE = np.ascontiguousarray(np.array([2, -127, 1, 0], np.int8)[_EXPAND]
                                       ).view("<u4").reshape(256)
+#: ``decode``: one ``np.take`` per variant from this many bytes a variant (N >= 8192) on, else
+#: per group of variants with this many bytes of indices
+_GATHER_LOOP = 2048
+_GATHER_INDEX = 1 << 18
 #: the 8-bit code of each 2-bit code's call (the missing code's value comes from the mean)
 _CODE8_OF_BED = np.array([2 * CODE_SCALE, 0.0, CODE_SCALE, 0.0], np.float32)
 
@@ -78,20 +83,46 @@ def value_tables(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return t
 
 
+def byte_tables(tables: np.ndarray) -> np.ndarray:
+    """The four values of every byte per variant, float32, shape (B, 256, 4), from the
+    variants' ``value_tables`` (B, 4): ``out[j, byte, k] = tables[j, (byte >> 2k) & 3]``, as
+    four broadcast copies (a byte's pairs are the axes of a (4, 4, 4, 4) grid; 2 to 7 times
+    faster than indexing with the (256, 4) expansion)."""
+    t = np.asarray(tables, np.float32)
+    out = np.empty((len(t), 4, 4, 4, 4, 4), np.float32)           # [j, c3, c2, c1, c0, k]
+    out[..., 0] = t[:, None, None, None, :]
+    out[..., 1] = t[:, None, None, :, None]
+    out[..., 2] = t[:, None, :, None, None]
+    out[..., 3] = t[:, :, None, None, None]
+    return out.reshape(len(t), 256, 4)
+
+
 def decode(codes: np.ndarray, tables: np.ndarray, n: int) -> np.ndarray:
     """Standardised genotypes of a block of 2-bit codes (B, ceil(n / 4)) with their
     ``value_tables`` (B, 4): float32, shape (n, B), column-major.
 
-    Each variant's (256, 4) table of the four values of every byte (4 KiB, in cache) is read
-    by one ``np.take`` of 16-byte items (``mode="wrap"``: no bounds check of uint8 indices)."""
+    Each variant's (256, 4) table of the four values of every byte (``byte_tables``, 4 KiB,
+    in cache) is read by ``np.take`` of 16-byte items (``mode="wrap"``: no bounds check of
+    uint8 indices): one call per variant from ``_GATHER_LOOP`` bytes a variant on (a uint8
+    index, no copy), below that one call per group of variants with ``intp`` indices offset
+    into the stacked tables (the per-call overhead shared)."""
+    codes = np.asarray(codes)                        # a memory map's rows as a plain array
     b = codes.shape[0]
     full = n // 4
-    per_byte = np.ascontiguousarray(tables[:, _EXPAND])              # (B, 256, 4)
-    items = per_byte.view(np.complex128).reshape(b, 256)
+    per_byte = byte_tables(tables)                                  # (B, 256, 4)
     out = np.empty((b, n), np.float32)
     whole = out[:, :4 * full].view(np.complex128)                   # (B, full), 4 values each
-    for j in range(b):
-        np.take(items[j], codes[j, :full], out=whole[j], mode="wrap")
+    if full >= _GATHER_LOOP:
+        items = per_byte.view(np.complex128).reshape(b, 256)
+        for j in range(b):
+            np.take(items[j], codes[j, :full], out=whole[j], mode="wrap")
+    else:
+        flat = per_byte.view(np.complex128).reshape(b * 256)
+        step = int(np.clip(_GATHER_INDEX // max(8 * full, 1), 1, max(b, 1)))
+        for j in range(0, b, step):
+            idx = codes[j:j + step, :full].astype(np.intp)
+            idx += (256 * np.arange(j, min(j + step, b), dtype=np.intp))[:, None]
+            np.take(flat, idx, out=whole[j:j + step], mode="wrap")
     if n > 4 * full:
         out[:, 4 * full:] = per_byte[np.arange(b), codes[:, full], :n - 4 * full]
     return out.T

@@ -30,10 +30,12 @@ projection is ``Pi = P (A + delta I)^+ P``, so everything is solved in the compl
    replace 4 to 5. Step 2 needs only ``u`` and ``y_p' Pi_{-c} y_p``.
 
 Cost: ``4 N M1 (P + n_probes + n_calibration) I_L + 4 N M1 (P + C P I_CG)`` flops (``I`` the
-iterations, 5 to 8 and 2 to 3 in the benchmarks), one read of the 8-bit codes per iteration.
-Memory: ``N M1`` bytes of codes plus ``8 N (9 C P + 4 (P + n_probes + n_calibration) + 10 P)``
-bytes of vectors (at most 10 Lanczos vectors kept per phenotype) plus ``4 N * block`` for the
-standardised block.
+iterations, 5 to 8 and 2 to 3 in the benchmarks), one read of the codes per iteration.
+Memory: ``ceil(N / 4) M1`` bytes of 2-bit codes (``N M1`` at 8 bits) plus
+``8 N (9 C P + 4 (P + n_probes + n_calibration) + 10 P)`` bytes of vectors (at most 10 Lanczos
+vectors kept per phenotype; an upper bound: the conjugate gradients hold 4 to 6 ``N x C P``
+arrays, the operator's results projected in place) plus ``4 N * block`` for the standardised
+block (``memory.peak_memory_bytes``).
 
 References: Loh P-R et al. (2015) Nat Genet 47:284-290 (BOLT-LMM); Patterson and Thompson
 (1971) Biometrika 58:545 (REML); Ubaru, Chen and Saad (2017) SIAM J Matrix Anal Appl 38:1075
@@ -227,6 +229,11 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
     def proj(R: np.ndarray) -> np.ndarray:
         return R - Q @ (Q.T @ R)
 
+    def proj_own(R: np.ndarray) -> np.ndarray:
+        """``proj`` of an array nobody else holds (an operator's result), in place."""
+        R -= Q @ (Q.T @ R)
+        return R
+
     rng = np.random.default_rng(s.seed)
     chroms = genotypes.chromosomes()
     loco_codes = np.array(chroms if loco else [0], dtype=np.int64)
@@ -260,7 +267,7 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
                         for c in vc_codes])
     ref = (1 - s.h2_bounds[1]) / s.h2_bounds[1]
     warm = s.warm_start and loco and len(loco_codes) > 1 and r_vc == 1
-    quad = batched_lanczos(lambda R, cols: proj(genotypes.kinship_times(
+    quad = batched_lanczos(lambda R, cols: proj_own(genotypes.kinship_times(
                                R, loco=col_loco[cols], workers=workers)),
                            start, max_iter=s.max_iter, ref_delta=ref,
                            tol=np.r_[np.tile(np.r_[np.full(p, s.lanczos_tol),
@@ -291,19 +298,23 @@ def fit_step1(*, genotypes: Step1Genotypes, X: np.ndarray, Y: np.ndarray, names:
 
     # 3: LOCO solves, C * P right-hand sides
     c = len(loco_codes)
-    rhs = np.tile(ty, (1, c))                                         # column c*p + j
     cg_loco = np.repeat(loco_codes, p)
     cg_delta = np.tile(delta, (c // r_vc, 1)).reshape(-1)
     x0 = r0 = None
+    rhs: np.ndarray | None = None
     if warm:
         u = proj(np.column_stack([quad.solve(j, float(delta[0, j])) if j in quad.basis
                                   else np.zeros(n) for j in range(p)]))
         x0, r0 = _loco_start(genotypes, ty, u, delta[0], loco_codes, proj, workers)
-    cg = batched_cg(lambda R, cols: proj(genotypes.kinship_times(R, loco=cg_loco[cols],
-                                                                 workers=workers)), rhs,
+    else:
+        rhs = np.tile(ty, (1, c))                                     # column c*p + j
+    cg = batched_cg(lambda R, cols: proj_own(genotypes.kinship_times(R, loco=cg_loco[cols],
+                                                                     workers=workers)), rhs,
                     delta=cg_delta, tol=s.cg_tol, max_iter=s.max_iter, x0=x0, r0=r0,
+                    b_norm=np.tile(np.sqrt((ty * ty).sum(axis=0)), c),
                     progress=progress, desc="step 1: LOCO solves (CG)")
-    U = proj(cg.x).reshape(n, c, p).transpose(1, 0, 2).copy()          # (C, N, P)
+    del rhs, x0, r0
+    U = proj_own(cg.x).reshape(n, c, p).transpose(1, 0, 2).copy()      # (C, N, P)
     ypy = np.einsum("cnp,np->cp", U, ty)
     return Step1Fit(names=list(names), loco=loco_codes, U=U, ypy=ypy, delta=delta, h2=h2,
                     sg2=sg2, se2=se2, loglik=loglik, rho=np.asarray(rho, dtype=np.float64),
