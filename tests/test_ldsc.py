@@ -77,20 +77,23 @@ def _direct_l2(x: np.ndarray, pos: np.ndarray, chrom: np.ndarray, window_bp: flo
     return keep, l2, tol
 
 
-@pytest.mark.parametrize("window_kb, block_size, subset, adjust", [
-    (1000.0, 500, False, False),      # the default window: most of each simulated chromosome
-    (150.0, 97, False, False),        # small window, blocks not aligned with chromosomes
-    (300.0, 211, True, False),        # one ancestry only: its monomorphic variants drop out
-    (1000.0, 333, False, True),       # covariate-adjusted (the ten PCs projected out)
+@pytest.mark.parametrize("window_kb, block_size, subset, adjust, stride", [
+    (1000.0, 500, False, False, 1),   # the default window: most of each simulated chromosome
+    (150.0, 97, False, False, 2),     # small window, blocks not aligned with chromosomes, every
+                                      # second variant (variant_ids)
+    (300.0, 211, True, False, 1),     # one ancestry only: its monomorphic variants drop out
+    (1000.0, 333, False, True, 1),    # covariate-adjusted (the ten PCs projected out)
 ])
-def test_ld_scores_equal_direct_computation(tiny_cohort, window_kb, block_size, subset, adjust):
+def test_ld_scores_equal_direct_computation(tiny_cohort, window_kb, block_size, subset, adjust,
+                                            stride):
     source, group, pcs = _cohort(tiny_cohort)
     samples = np.flatnonzero(~group) if subset else None
     covariates = pcs[samples] if adjust and subset else (pcs if adjust else None)
+    v = source.variants.iloc[::stride]
     got = ld_scores(source, window_kb=window_kb, progress=False, samples=samples,
-                    covariates=covariates, block_size=block_size)
-    x = source.read(samples=samples).dosages.astype(np.float64)
-    v = source.variants
+                    covariates=covariates, block_size=block_size,
+                    variant_ids=None if stride == 1 else list(v["variant_id"]))
+    x = source.read(samples=samples).dosages[:, ::stride].astype(np.float64)
     keep, l2, tol = _direct_l2(x, v["position"].to_numpy(), v["chromosome"].to_numpy(),
                                window_kb * 1000, covariates)
     assert isinstance(got, LdScores)

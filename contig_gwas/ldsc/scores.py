@@ -221,7 +221,7 @@ def ld_scores(source: GenotypeSource, *, window_kb: float = 1000.0,
         max_dist = float(window_kb) * 1000.0
     selected = np.ones(len(ids), dtype=bool)
     if variant_ids is not None:
-        selected = np.isin(ids, np.asarray(list(variant_ids), dtype=str))
+        selected = pd.Index(ids).isin(pd.Index(list(variant_ids), dtype=str))
         if not selected.any():
             raise InputError(f"{source.path}: none of the {len(variant_ids)} requested variants "
                              f"is in the genotypes")

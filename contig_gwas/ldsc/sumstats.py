@@ -57,15 +57,13 @@ def ldsc_for_sumstats(sumstats: pd.DataFrame, scores: LdScores, **kw) -> LdscRes
         raise InputError(f"summary statistics lack columns {missing} for LD-score regression")
     ids = sumstats["variant_id"].astype(str)
     ss = sumstats.loc[~ids.duplicated(keep=False).to_numpy()]
-    chi2 = pd.Series(sumstats_chi2(ss), index=ss["variant_id"].astype(str).to_numpy())
-    n = pd.Series(pd.to_numeric(ss["n"], errors="coerce").to_numpy(dtype=np.float64),
-                  index=chi2.index)
-    sid = pd.Series(scores.variant_id.astype(str))
-    unique = ~sid.duplicated(keep=False).to_numpy()
-    order = np.flatnonzero(unique & np.isin(scores.variant_id.astype(str), chi2.index))
+    chi2 = sumstats_chi2(ss)
+    n = pd.to_numeric(ss["n"], errors="coerce").to_numpy(dtype=np.float64)
+    sid = pd.Index(scores.variant_id.astype(str))
+    pos = pd.Index(ss["variant_id"].astype(str)).get_indexer(sid)    # -1 where absent
+    order = np.flatnonzero(~sid.duplicated(keep=False) & (pos >= 0))
     if len(order) == 0:
         raise InputError("no variant of the summary statistics has an LD score (matched on "
                          "variant_id)")
-    vid = scores.variant_id.astype(str)[order]
-    return ldsc_regression(chi2=chi2.reindex(vid).to_numpy(), l2=scores.l2[order],
-                           n=n.reindex(vid).to_numpy(), m=scores.m, **kw)
+    return ldsc_regression(chi2=chi2[pos[order]], l2=scores.l2[order], n=n[pos[order]],
+                           m=scores.m, **kw)
