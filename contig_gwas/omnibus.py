@@ -25,7 +25,7 @@ with the matching sub-matrix and fewer degrees of freedom.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -246,54 +246,98 @@ def lambda_df(*, chi2: np.ndarray, df: np.ndarray | int) -> float:
     return float(np.median(chi2[ok & (d == k)]) / special.chdtri(float(k), 0.5))
 
 
+@dataclass
+class OmnibusCombiner:
+    """Streams a group's K summary-statistics tables into the omnibus test, one at a time
+    (as ``report.stats.GroupCombiner`` does for min-P x K): memory is the first table's
+    variant columns plus z, shape (M, K).
+
+    Tables are aligned on the first one's variants by ``variant_id``; a variant whose alleles
+    are the first table's swapped has its z negated; other allele mismatches and variants a
+    table lacks are NaN (counted in ``n_dropped`` when a table has variants the first lacks).
+    """
+
+    name: str = ""
+    base: pd.DataFrame | None = None
+    columns: list[np.ndarray] = field(default_factory=list)
+    n: np.ndarray | None = None
+    phenotypes: list[str] = field(default_factory=list)
+    n_dropped: int = 0
+
+    def add(self, phenotype: str, table: pd.DataFrame) -> None:
+        zk = z_scores(beta=table["beta"].to_numpy(dtype=np.float64),
+                      standard_error=table["standard_error"].to_numpy(dtype=np.float64),
+                      neg_log10_p=table["neg_log10_p_value"].to_numpy(dtype=np.float64)
+                      if "neg_log10_p_value" in table.columns else None)
+        nk = table["n"].to_numpy(dtype=np.float64)
+        if self.base is None:
+            self.base = table[[c for c in COLUMNS if c in table.columns]].reset_index(
+                drop=True).copy()
+        else:
+            vid = pd.Index(self.base["variant_id"].astype(str))
+            tvid = pd.Index(table["variant_id"].astype(str))
+            idx = tvid.get_indexer(vid)
+            self.n_dropped += int(np.sum(~tvid.isin(vid)))
+            take = np.maximum(idx, 0)
+            tea = table["effect_allele"].astype(str).to_numpy()[take]
+            toa = table["other_allele"].astype(str).to_numpy()[take]
+            ea = self.base["effect_allele"].astype(str).to_numpy()
+            oa = self.base["other_allele"].astype(str).to_numpy()
+            sign = np.where((tea == ea) & (toa == oa), 1.0,
+                            np.where((tea == oa) & (toa == ea), -1.0, np.nan))
+            zk = np.where(idx >= 0, zk[take] * sign, np.nan)
+            nk = np.where(idx >= 0, nk[take], np.nan)
+        self.columns.append(zk)
+        self.n = nk if self.n is None else np.fmin(self.n, nk)
+        self.phenotypes.append(phenotype)
+
+    def z(self) -> np.ndarray:
+        """The aligned z-scores, shape (M, K)."""
+        return np.column_stack(self.columns)
+
+    def result(self, *, correlation: np.ndarray | None = None, max_abs_z: float = MAX_ABS_Z,
+               min_eigenvalue: float = MIN_EIGENVALUE) -> tuple[pd.DataFrame, OmnibusResult]:
+        """The omnibus scan in the summary-statistics schema (see :func:`omnibus_sumstats`)
+        and the :class:`OmnibusResult` behind it."""
+        if self.base is None:
+            raise ValueError(f"group {self.name}: no summary statistics")
+        res = omnibus_test(self.z(), correlation=correlation, max_abs_z=max_abs_z,
+                           min_eigenvalue=min_eigenvalue)
+        out = self.base.copy()
+        out["n"] = self.n
+        out["beta"] = np.nan
+        out["standard_error"] = np.nan
+        out["neg_log10_p_value"] = res.neg_log10_p
+        out["p_value"] = np.power(10.0, -res.neg_log10_p)
+        out["df"] = res.df_variant
+        out["chi2"] = res.chi2
+        return out, res
+
+
 def aligned_z(frames: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray]:
     """The z-scores (:func:`z_scores`) of K summary-statistics tables on the variants of the
-    first.
+    first, aligned as :class:`OmnibusCombiner` does. Returns the first table's schema columns
+    and z, shape (M, K)."""
+    comb = _combine(frames)
+    assert comb.base is not None  # _combine raised otherwise
+    return comb.base, comb.z()
 
-    Tables in another order are aligned by ``variant_id``; a variant whose alleles are the
-    first table's swapped has its z negated; other allele mismatches and absent variants are
-    NaN. Returns the first table (reset index) and z, shape (M, K).
-    """
+
+def _combine(frames: Sequence[pd.DataFrame]) -> OmnibusCombiner:
     if not frames:
         raise ValueError("no summary statistics")
-    base = frames[0].reset_index(drop=True)
-    vid = pd.Index(base["variant_id"].astype(str))
-    ea = base["effect_allele"].astype(str).to_numpy()
-    oa = base["other_allele"].astype(str).to_numpy()
-    z = np.full((len(base), len(frames)), np.nan)
+    comb = OmnibusCombiner()
     for k, t in enumerate(frames):
-        zk = z_scores(beta=t["beta"].to_numpy(dtype=np.float64),
-                      standard_error=t["standard_error"].to_numpy(dtype=np.float64),
-                      neg_log10_p=t["neg_log10_p_value"].to_numpy(dtype=np.float64)
-                      if "neg_log10_p_value" in t.columns else None)
-        idx = pd.Index(t["variant_id"].astype(str)).get_indexer(vid)
-        take = np.maximum(idx, 0)
-        tea = t["effect_allele"].astype(str).to_numpy()[take]
-        toa = t["other_allele"].astype(str).to_numpy()[take]
-        sign = np.where((tea == ea) & (toa == oa), 1.0,
-                        np.where((tea == oa) & (toa == ea), -1.0, np.nan))
-        z[:, k] = np.where(idx >= 0, zk[take] * sign, np.nan)
-    return base, z
+        comb.add(str(k), t)
+    return comb
 
 
 def omnibus_table(frames: Sequence[pd.DataFrame], *, correlation: np.ndarray | None = None,
                   max_abs_z: float = MAX_ABS_Z, min_eigenvalue: float = MIN_EIGENVALUE
                   ) -> tuple[pd.DataFrame, OmnibusResult]:
     """:func:`omnibus_sumstats` and the :class:`OmnibusResult` behind it."""
-    base, z = aligned_z(frames)
-    res = omnibus_test(z, correlation=correlation, max_abs_z=max_abs_z,
-                       min_eigenvalue=min_eigenvalue)
-    out = base[[c for c in COLUMNS if c in base.columns]].copy()
-    n = np.column_stack([_aligned(t, base, "n") for t in frames])
-    with np.errstate(all="ignore"):
-        out["n"] = np.nanmin(n, axis=1)
-    out["beta"] = np.nan
-    out["standard_error"] = np.nan
-    out["neg_log10_p_value"] = res.neg_log10_p
-    out["p_value"] = np.power(10.0, -res.neg_log10_p)
-    out["df"] = res.df_variant
-    out["chi2"] = res.chi2
-    return out, res
+    return _combine(frames).result(correlation=correlation, max_abs_z=max_abs_z,
+                                   min_eigenvalue=min_eigenvalue)
 
 
 def omnibus_sumstats(frames: Sequence[pd.DataFrame], *, correlation: np.ndarray | None = None,
@@ -303,13 +347,6 @@ def omnibus_sumstats(frames: Sequence[pd.DataFrame], *, correlation: np.ndarray 
     as one table of that schema: the first table's variants and alleles, beta and SE NaN, n
     the smallest n, p_value / neg_log10_p_value of the omnibus, plus ``df`` (its degrees of
     freedom per variant) and ``chi2`` (the statistic, for :func:`lambda_df`). Variants are
-    aligned as :func:`aligned_z` does."""
+    aligned as :class:`OmnibusCombiner` does."""
     return omnibus_table(frames, correlation=correlation, max_abs_z=max_abs_z,
                          min_eigenvalue=min_eigenvalue)[0]
-
-
-def _aligned(t: pd.DataFrame, base: pd.DataFrame, col: str) -> np.ndarray:
-    idx = pd.Index(t["variant_id"].astype(str)).get_indexer(
-        pd.Index(base["variant_id"].astype(str)))
-    vals = t[col].to_numpy(dtype=np.float64)
-    return np.where(idx >= 0, vals[np.maximum(idx, 0)], np.nan)

@@ -243,3 +243,22 @@ def test_omnibus_sumstats_aligns_tables_and_keeps_the_schema():
 def test_bad_shapes(bad):
     with pytest.raises(ValueError):
         omnibus_test(bad)
+
+
+def test_streaming_combiner_equals_the_table_function():
+    from contig_gwas.omnibus import OmnibusCombiner
+
+    rng = np.random.default_rng(6)
+    m = 1000
+    z = rng.multivariate_normal(np.zeros(3), C_TRUE[:3, :3], size=m)
+    frames = [_frame(rng, m, z[:, j]) for j in range(3)]
+    extra = _frame(rng, m + 5, np.r_[z[:, 2], np.zeros(5)])   # 5 variants the first lacks
+    extra["variant_id"] = [f"rs{i}" for i in range(m + 5)]
+    comb = OmnibusCombiner(name="g")
+    for j, f in enumerate(frames[:2] + [extra]):
+        comb.add(f"PC{j}", f)
+    table, res = comb.result()
+    assert comb.n_dropped == 5 and comb.phenotypes == ["PC0", "PC1", "PC2"]
+    np.testing.assert_allclose(table["neg_log10_p_value"],
+                               omnibus_sumstats(frames)["neg_log10_p_value"], rtol=1e-12)
+    assert res.df == 3 and len(table) == m
