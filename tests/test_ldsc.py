@@ -205,6 +205,9 @@ def test_two_step_and_summary():
     assert two.ratio == pytest.approx((two.intercept - 1) / (two.mean_chi2 - 1), rel=1e-12)
     assert two.lambda_gc == pytest.approx(np.median(chi2) / 0.454936423119572, rel=1e-12)
     assert "Intercept:" in two.summary() and "Ratio" in two.summary()
+    assert two.columns()["ldsc_intercept"] == two.intercept
+    assert list(two.columns("x_")) == ["x_intercept", "x_intercept_se", "x_h2", "x_h2_se",
+                                       "x_ratio", "x_ratio_se", "x_mean_chi2"]
     big = chi2.copy()
     big[::50] = 60.0
     assert ldsc_regression(chi2=big, l2=l2, n=2000, m=5000).n_variants == 5000

@@ -76,6 +76,12 @@ class LdscResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def columns(self, prefix: str = "ldsc_") -> dict[str, float]:
+        """The numbers a per-phenotype table shows, under ``prefix``: intercept, intercept_se,
+        h2, h2_se, ratio, ratio_se, mean_chi2 (NaN where not defined)."""
+        keys = ["intercept", "intercept_se", "h2", "h2_se", "ratio", "ratio_se", "mean_chi2"]
+        return {prefix + k: float(getattr(self, k)) for k in keys}
+
     def summary(self) -> str:
         """ldsc's ``Hsq.summary`` lines."""
         out = [f"Total Observed scale h2: {self.h2:.4g} ({self.h2_se:.4g})",
