@@ -23,8 +23,9 @@ from contig_gwas.ldsc.sumstats import sumstats_chi2
 PCS = [f"PC{i}" for i in range(1, 11)]
 
 
-def _cohort(tiny_cohort: Path):
-    source = open_genotypes(bfile=str(tiny_cohort / "genotypes"))
+def _cohort(tiny_cohort: Path, fmt: str = "bed"):
+    source = (open_genotypes(bgen=str(tiny_cohort / "genotypes.bgen")) if fmt == "bgen"
+              else open_genotypes(bfile=str(tiny_cohort / "genotypes")))
     iid = source.samples["IID"].to_numpy()
     truth = json.loads((tiny_cohort / "truth.json").read_text())
     group = np.isin(iid, truth["ancestry"]["iid_B"])
@@ -77,16 +78,17 @@ def _direct_l2(x: np.ndarray, pos: np.ndarray, chrom: np.ndarray, window_bp: flo
     return keep, l2, tol
 
 
-@pytest.mark.parametrize("window_kb, block_size, subset, adjust, stride", [
-    (1000.0, 500, False, False, 1),   # the default window: most of each simulated chromosome
-    (150.0, 97, False, False, 2),     # small window, blocks not aligned with chromosomes, every
-                                      # second variant (variant_ids)
-    (300.0, 211, True, False, 1),     # one ancestry only: its monomorphic variants drop out
-    (1000.0, 333, False, True, 1),    # covariate-adjusted (the ten PCs projected out)
+@pytest.mark.parametrize("window_kb, block_size, subset, adjust, stride, fmt", [
+    (1000.0, 500, False, False, 1, "bed"),  # the default window: most of each chromosome
+    (150.0, 97, False, False, 2, "bed"),    # small window, blocks not aligned with chromosomes,
+                                            # every second variant (variant_ids)
+    (300.0, 211, True, False, 1, "bed"),    # one ancestry only: its monomorphic variants drop out
+    (1000.0, 333, False, True, 1, "bed"),   # covariate-adjusted (the ten PCs projected out)
+    (500.0, 400, False, False, 1, "bgen"),  # BGEN: other sample order, the other allele counted
 ])
 def test_ld_scores_equal_direct_computation(tiny_cohort, window_kb, block_size, subset, adjust,
-                                            stride):
-    source, group, pcs = _cohort(tiny_cohort)
+                                            stride, fmt):
+    source, group, pcs = _cohort(tiny_cohort, fmt)
     samples = np.flatnonzero(~group) if subset else None
     covariates = pcs[samples] if adjust and subset else (pcs if adjust else None)
     v = source.variants.iloc[::stride]
