@@ -19,7 +19,7 @@ Model (Bulik-Sullivan et al. 2015, eq. 1): ``E[chi2_j] = N h2 l_j / M + N a + 1`
 4. ``h2 = M slope / Nbar``; ``ratio = (intercept - 1) / (mean chi2 - 1)`` with SE
    ``intercept_se / (mean chi2 - 1)`` (``Hsq._ratio``; not defined when mean chi2 <= 1).
 
-Variants with chi2 above ``max(0.001 max N, 80)`` are left out first (ldsc's default
+Variants with chi2 at or above ``max(0.001 max N, 80)`` are left out first (ldsc's default
 ``--chisq-max``), as are those with a missing chi2, LD score or N. ``lambda_gc`` is the median
 chi2 over the chi-square(1) median (``genomic_control.CHI2_MEDIAN``; ldsc divides by 0.4549).
 
@@ -55,7 +55,7 @@ class LdscResult:
         n_mean: mean sample size (Nbar).
         n_blocks: jackknife blocks.
         two_step: the chi2 cutoff of the intercept step (None: one step).
-        n_chi2_max_removed: variants left out for chi2 above ``chi2_max``.
+        n_chi2_max_removed: variants left out for chi2 at or above ``chi2_max``.
     """
 
     intercept: float
@@ -125,7 +125,7 @@ def ldsc_regression(*, chi2: np.ndarray, l2: np.ndarray, n: np.ndarray | float, 
         w_l2: LD scores over the regression variants only (the over-counting weights); default
             ``l2``.
         two_step: chi2 cutoff for the intercept step (None: one IRWLS fit of both).
-        chi2_max: variants above are left out; default ``max(0.001 max N, 80)``.
+        chi2_max: variants at or above are left out; default ``max(0.001 max N, 80)``.
     Returns:
         ``LdscResult``.
     Raises:
@@ -140,8 +140,8 @@ def ldsc_regression(*, chi2: np.ndarray, l2: np.ndarray, n: np.ndarray | float, 
                          f"shape (J,)")
     ok = np.isfinite(chi2) & np.isfinite(l2) & np.isfinite(wl) & np.isfinite(nn) & (nn > 0)
     cap = max(0.001 * float(np.max(nn[ok], initial=0.0)), 80.0) if chi2_max is None else chi2_max
-    removed = int(np.sum(ok & (chi2 > cap)))
-    ok &= chi2 <= cap
+    removed = int(np.sum(ok & (chi2 >= cap)))
+    ok &= chi2 < cap  # ldsc keeps chisq < chisq_max
     y, ld, wl, nn = chi2[ok], l2[ok], wl[ok], nn[ok]
     j = len(y)
     if j < 3:
