@@ -16,21 +16,34 @@
 #   - the outputs equal the local run's: every gathered summary-statistics file byte for byte
 #     after decompression (both runs use the config's thread counts: the tools write the same
 #     bytes for any number of threads), the h2 table and the summary table.
-# Exit status 0 when all hold. Prints the CPU, the load and both runs' wall times.
+# Exit status 0 when all hold. Prints the CPU, the load and both runs' wall times. Both runs
+# use the last commit's code (SMOKE_FROM_HEAD=0: the working tree).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 WORK=${1:-$(mktemp -d /tmp/slurm_smoke.XXXXXX)}
 mkdir -p "$WORK"
-SNAKE=("$PY" -m snakemake -s "$ROOT/workflows/Snakefile" --configfile "$WORK/smoke.yaml")
 export PATH="$(dirname "$PY"):$PATH"
+
+# Both runs use the code of the last commit (a snapshot on PYTHONPATH, which the SLURM jobs
+# inherit), so that edits in the working tree during the run reach neither;
+# SMOKE_FROM_HEAD=0 runs the working tree as it is.
+SRC=$ROOT
+if [[ ${SMOKE_FROM_HEAD:-1} == 1 ]] && git -C "$ROOT" rev-parse HEAD >/dev/null 2>&1; then
+    SRC=$WORK/src
+    rm -rf "$SRC" && mkdir -p "$SRC"
+    git -C "$ROOT" archive HEAD contig_gwas workflows | tar -x -C "$SRC"
+    export PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}"
+    echo "== code: commit $(git -C "$ROOT" rev-parse --short HEAD) (snapshot in $SRC)"
+fi
+SNAKE=("$PY" -m snakemake -s "$SRC/workflows/Snakefile" --configfile "$WORK/smoke.yaml")
 
 for tool in sbatch squeue sinfo; do
     command -v "$tool" >/dev/null || { echo "no $tool: run bench/slurm_setup.sh first" >&2; exit 2; }
 done
 
-"$PY" - "$ROOT/workflows/config/test.yaml" "$WORK/smoke.yaml" <<'EOF'
+"$PY" - "$SRC/workflows/config/test.yaml" "$WORK/smoke.yaml" <<'EOF'
 import sys, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
 cfg["gwas"].update(mode="scalable", regions=["1", "2", "3"])
@@ -49,7 +62,7 @@ last_job=${last_job:-0}
 
 echo "== SLURM run: --profile workflows/profiles/slurm-local --directory $WORK/slurm"
 t0=$(date +%s)
-"${SNAKE[@]}" --directory "$WORK/slurm" --profile "$ROOT/workflows/profiles/slurm-local" \
+"${SNAKE[@]}" --directory "$WORK/slurm" --profile "$SRC/workflows/profiles/slurm-local" \
     >"$WORK/slurm.snakemake.log" 2>&1 || { tail -50 "$WORK/slurm.snakemake.log"; exit 1; }
 t_slurm=$(($(date +%s) - t0))
 grep -E "Submitted job|Finished jobid|steps \([0-9]+%\) done" "$WORK/slurm.snakemake.log" | \

@@ -11,8 +11,13 @@ from snakemake.utils import validate
 
 from contig_gwas.errors import InputError
 from contig_gwas.workflow.regions import plan_regions
-from contig_gwas.workflow.studysize import chrom_code
-from contig_gwas.workflow.studysize import job_request, study_size, trained_models, val_fraction
+from contig_gwas.workflow.studysize import (
+    chrom_code,
+    job_request,
+    study_size,
+    trained_models,
+    val_fraction,
+)
 
 if not config:
     raise WorkflowError(
