@@ -6,7 +6,8 @@
 #
 # The study is workflows/config/test.yaml with the scalable GWAS scattered over its three
 # chromosomes (gwas_step1: step 1 once with chromosome 1's scan; gwas_region: chromosomes 2 and
-# 3 as separate jobs reusing step 1; then the gather, h2, report, summary). It runs twice in
+# 3 as separate jobs reusing step 1; then the gather, h2, report, summary), the GWAS and h2 on 2
+# threads (their jobs ask for 2 CPUs). It runs twice in
 # WORKDIR (default: a new folder under /tmp): through workflows/profiles/slurm-local (every
 # job an sbatch job; their requests from the config and the memory formula), then locally
 # (snakemake --cores 2). It then checks that
@@ -46,7 +47,8 @@ done
 "$PY" - "$SRC/workflows/config/test.yaml" "$WORK/smoke.yaml" <<'EOF'
 import sys, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
-cfg["gwas"].update(mode="scalable", regions=["1", "2", "3"])
+cfg["gwas"].update(mode="scalable", regions=["1", "2", "3"], threads=2)
+cfg["h2"]["threads"] = 2
 yaml.safe_dump(cfg, open(sys.argv[2], "w"), sort_keys=False)
 EOF
 
