@@ -99,9 +99,10 @@ def test_report_outputs(built):
     n_loci = sum(len(v) for k, v in built_loci(out).items())
     # thumbnails of per phenotype Manhattan + QQ (3 x 2), per group min-P Manhattan (2) and
     # the learned group's omnibus Manhattan (the standard group has one phenotype), regional
-    # plots (one per group locus); full size: Miami, loci counts, h2, Figure 1, and the
-    # learned group's min-P and omnibus Manhattan plots side by side
-    assert len(pngs) == 6 + 3 + n_loci + 4 + 2
+    # plots (one per group locus); full size: Miami, loci counts, h2, inflation (lambda GC and
+    # LDSC intercepts), Figure 1, and the learned group's min-P and omnibus Manhattan plots
+    assert len(pngs) == 6 + 3 + n_loci + 5 + 2
+    assert 'id="fig-inflation"' in html
     assert sum(p.startswith("figures/thumbs/") for p in pngs) == 9 + n_loci
     for rel in pngs:
         rel = rel.replace("thumbs/", "")
@@ -126,6 +127,7 @@ def test_report_outputs(built):
     rec = pd.read_csv(out / "tables" / "truth_recovery.tsv", sep="\t")
     allc = rec[(rec["group"] == "contig") & (rec["trait"] == "all traits")].iloc[0]
     assert allc["causal"] == 3 and allc["recovered"] == 2 and allc["false_positive_loci"] == 1
+    assert allc["omnibus_loci"] >= 2 and 0 <= allc["omnibus_power"] <= 1   # beside min-P
     summ = pd.read_csv(out / "tables" / "summary.tsv", sep="\t")
     assert summ["phenotype"].tolist() == ["PC_0", "PC_1", "height"]
     assert summ["lambda_gc"].between(0.8, 1.3).all()
@@ -222,7 +224,7 @@ def test_report_html_in_headless_chromium(built, tmp_path):
     assert m, f"chromium gave no check output (rc {res.returncode}): {res.stderr[-500:]}"
     check = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     n_loci = sum(len(v) for v in built_loci(out).values())
-    assert len(check["images"]) == 6 + 3 + n_loci + 4 + 2
+    assert len(check["images"]) == 6 + 3 + n_loci + 5 + 2
     assert check["over"] <= 0 and check["page"] <= 0, check   # every table fits the page
     broken = [i["src"] for i in check["images"] if not i["ok"]]
     assert not broken, f"broken images: {broken}"

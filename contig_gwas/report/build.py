@@ -18,11 +18,13 @@ import pandas as pd
 
 from ..chrom import normalise_chromosomes
 from ..io.sumstats import read_sumstats
+from ..omnibus import OmnibusCombiner
 from ..outputs import file_stem
 from ..runlog import NullLog, RunLog
 from . import plots
 from .figures import manhattan_kwargs, new_figure, save_figure
 from .groups import group_scans, note_ld
+from .headline import inflation_plot
 from .html import Card, FigureFile, Grid, Page, Table, write_html
 from .inputs import SumstatsInputs, read_h2
 from .integrate import GeneStep, LdscStep
@@ -113,8 +115,9 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
     loci: dict[str, pd.DataFrame] = {}
     cards: list[Card] = []
     summary_rows = []
-    combiners = {g: GroupCombiner(name=g, n_phenotypes=len(ps), keep_z=omnibus and len(ps) >= 2)
-                 for g, ps in inputs.groups.items()}
+    combiners = {g: GroupCombiner(name=g, n_phenotypes=len(ps)) for g, ps in inputs.groups.items()}
+    omni = ({g: OmnibusCombiner(name=g) for g, ps in inputs.groups.items() if len(ps) >= 2}
+            if omnibus else {})
     ldsc_step = LdscStep.start(genotypes if ldsc else None, log=log)
     gene_step = GeneStep.start(genes, genotypes=genotypes, log=log)
     highlight = list(highlight) if highlight else None
@@ -147,6 +150,8 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
             for g, ps in inputs.groups.items():
                 if pheno in ps:
                     combiners[g].add(pheno, table)
+                    if g in omni:
+                        omni[g].add(pheno, table)
             if not inputs.groups:   # no groups: the phenotypes' loci are the ones shown
                 gene_step.regional(loci=lt, table=table, name=pheno, out=out, kb=params.kb,
                                    genomewide=params.p1)
@@ -162,8 +167,9 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
                                  "groups": ",".join(member_of)})
             log.info(f"{pheno}: {len(table)} variants, lambda_GC {lam:.4f}, {len(lt)} loci")
 
-    scans = group_scans(combiners, out=out, params=params, genotypes=genotypes, genes=gene_step,
-                        highlight=highlight, max_labels=max_labels, log=log, warn=warn)
+    scans = group_scans(combiners, omnibus=omni, out=out, params=params, genotypes=genotypes,
+                        genes=gene_step, highlight=highlight, max_labels=max_labels, log=log,
+                        warn=warn)
     group_tables, group_loci, group_cards = scans.tables, scans.loci, scans.cards
     for g, lt in group_loci.items():
         gene_step.regional(loci=lt, table=group_tables[g], name=g, out=out, kb=params.kb,
@@ -244,6 +250,15 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
         figs["h2"] = save_figure(fig, out_dir=out, stem="h2", key="h2", section="Heritability",
                                  caption="SNP heritability per phenotype with +-1 SE, coloured "
                                          "by group.")
+    if "ldsc_intercept" in summary.columns and summary["ldsc_intercept"].notna().any():
+        fig, ax = new_figure("loci_counts", size=(max(3.6, 0.3 * len(summary) + 1.4), 3.0))
+        inflation_plot(ax=ax, summary=summary, groups=inputs.groups)
+        fig.tight_layout(pad=0.4)
+        figs["inflation"] = save_figure(
+            fig, out_dir=out, stem="inflation", key="inflation", section="Comparison",
+            caption="Genomic inflation per phenotype: lambda GC (circles) beside the LD-score "
+                    "regression intercept +-1 SE (squares); an intercept near 1 under a lambda "
+                    "GC above 1 is polygenic signal, not confounding.")
     extra_tables, extra_figs = extra_figures(
         out=out, rg_files=rg_files, groups=inputs.groups, log=log, warn=warn,
         save_table=lambda *a, **k: _save_table(out, *a, **k))

@@ -36,9 +36,11 @@ def note_ld(info: dict, *, path, warn: Callable[[str], None]) -> None:
              "are not in the LD genotypes (they absorb no variants and join no locus by LD)")
 
 
-def group_scans(combiners: dict, *, out: Path, params: ClumpParams, genotypes, genes: GeneStep,
-                highlight, max_labels: int, log, warn: Callable[[str], None]) -> GroupScans:
-    """Clump, plot and annotate every group's scans (see the module docstring)."""
+def group_scans(combiners: dict, *, omnibus: dict, out: Path, params: ClumpParams, genotypes,
+                genes: GeneStep, highlight, max_labels: int, log,
+                warn: Callable[[str], None]) -> GroupScans:
+    """Clump, plot and annotate every group's scans (see the module docstring); ``omnibus``:
+    group -> ``OmnibusCombiner`` of the groups that get the omnibus test."""
     res = GroupScans()
     for g, comb in combiners.items():
         with log.step(f"group {g}"):
@@ -61,8 +63,8 @@ def group_scans(combiners: dict, *, out: Path, params: ClumpParams, genotypes, g
                                        f"min-p over {k} phenotypes); lead variants of its loci "
                                        "labelled.")]
             note = f"{len(lt)} loci by min p x {k}"
-            if comb.keep_z and k >= 2:
-                ot, ores = omnibus_scan(comb)
+            if g in omnibus:
+                ot, ores = omnibus_scan(omnibus[g])
                 olt, info = clump_table(ot, params=params, genotypes=genotypes,
                                         phenotype=f"{g} omnibus")
                 note_ld(info, path=f"group {g} omnibus", warn=warn)

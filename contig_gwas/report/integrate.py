@@ -16,7 +16,6 @@ from ..outputs import file_stem
 from .figures import THUMB_HEIGHT, write_thumbnail
 from .html import Card, FigureFile
 from .loci import near_any
-from .stats import lambda_gc
 
 if TYPE_CHECKING:
     from ..ldsc import LdScores
@@ -63,19 +62,18 @@ class LdscStep:
 
 
 def omnibus_scan(comb) -> tuple[pd.DataFrame, OmnibusResult]:
-    """The omnibus test of a group's kept z-scores as a summary-statistics table (the first
-    file's variants; beta and SE NaN; ``df`` per variant) and its ``OmnibusResult``."""
-    from ..omnibus import omnibus_test
+    """The omnibus test of an ``OmnibusCombiner``'s tables as a summary-statistics table (the
+    first file's variants; beta and SE NaN; ``df`` and ``chi2`` per variant; variants without
+    a test left out) and its ``OmnibusResult``."""
+    t, res = comb.result()
+    keep = ~np.isnan(res.neg_log10_p)
+    return t[keep].reset_index(drop=True), res
 
-    res = omnibus_test(comb.z())
-    t = comb.variants()
-    t["beta"] = np.nan
-    t["standard_error"] = np.nan
-    t["neg_log10_p_value"] = res.neg_log10_p
-    t["p_value"] = np.power(10.0, -res.neg_log10_p)
-    t["df"] = res.df_variant
-    t = t[~np.isnan(res.neg_log10_p)].reset_index(drop=True)
-    return t, res
+
+def lambda_df(*, chi2, df) -> float:
+    from ..omnibus import lambda_df as _lambda_df
+
+    return _lambda_df(chi2=chi2, df=df)
 
 
 def omnibus_summary(*, group: str, k: int, table: pd.DataFrame, res, loci: pd.DataFrame,
@@ -95,8 +93,8 @@ def omnibus_summary(*, group: str, k: int, table: pd.DataFrame, res, loci: pd.Da
             "null_variants": int(res.n_null_variants), "minp_loci": len(minp_loci),
             "omnibus_loci": len(loci), "shared": int(near.sum()),
             "omnibus_only": int((~near).sum()), "minp_only": int((~back).sum()),
-            # median p against 1/2 on the 1-df scale: calibration whatever the df
-            "omnibus_lambda_gc": lambda_gc(neg_log10_p=table["neg_log10_p_value"].to_numpy())}
+            # inflation on the omnibus's own scale (median chi2 / median chi2_df)
+            "omnibus_lambda": lambda_df(chi2=res.chi2, df=res.df_variant)}
 
 
 @dataclass

@@ -62,7 +62,8 @@ def omnibus_items(scans, *, tables: dict[str, Table], kb: float,
         "the omnibus test (MOSTest: z' C^-1 z over the group's phenotypes, chi2 with df degrees "
         "of freedom, C estimated from null_variants), the omnibus loci with a min-P lead within "
         f"{kb:g} kb (shared) or without (omnibus only), the min-P loci the omnibus misses, and "
-        "the omnibus scan's lambda GC.", pd.DataFrame(scans.omnibus_rows))
+        "the omnibus scan's inflation on its own scale (median chi2 / median chi2_df).",
+        pd.DataFrame(scans.omnibus_rows))
     allo = pd.concat([lt.assign(group=g) for g, lt in scans.omnibus_loci.items()],
                      ignore_index=True)
     allo = allo[["group"] + [c for c in allo.columns if c not in ("group", "members")]]
@@ -116,6 +117,8 @@ def assemble_sections(*, tables: dict[str, Table], figs: dict[str, FigureFile],
     row = [figs[k] for k in ("loci_counts", "h2") if k in figs]
     if row:
         head.append(Row(row) if len(row) > 1 else row[0])
+    if "inflation" in figs:
+        head.append(figs["inflation"])
     if "rg" in figs:
         head.append(Row([figs["rg"], tables["rg"]]))
     elif "rg" in tables:

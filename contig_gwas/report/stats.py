@@ -44,10 +44,8 @@ class GroupCombiner:
 
     Memory is one set of variant columns plus a few arrays of length M. Variants are those of
     the first table; tables in another order are aligned by ``variant_id`` (variants absent
-    from the first table are counted in ``n_dropped``). With ``keep_z`` each table's signed
-    z-scores are kept too (float32, M x K, aligned on the first table's variants and effect
-    alleles as ``contig_gwas.omnibus.aligned_z`` aligns them), for the omnibus test
-    (:meth:`z`).
+    from the first table are counted in ``n_dropped``).
+    The omnibus test streams the same tables through ``contig_gwas.omnibus.OmnibusCombiner``.
     """
 
     name: str
@@ -57,20 +55,10 @@ class GroupCombiner:
     which: np.ndarray | None = None
     phenotypes: list[str] = field(default_factory=list)
     n_dropped: int = 0
-    keep_z: bool = False
-    alleles: pd.DataFrame | None = None
-    z_columns: list[np.ndarray] = field(default_factory=list)
 
     def add(self, phenotype: str, table: pd.DataFrame) -> None:
         nlp = table["neg_log10_p_value"].to_numpy(dtype=np.float64)
         k = len(self.phenotypes)
-        if self.keep_z:
-            from ..omnibus import aligned_z
-
-            if self.alleles is None:
-                self.alleles = table[["variant_id", "effect_allele", "other_allele", "beta",
-                                      "standard_error"]].reset_index(drop=True).copy()
-            self.z_columns.append(aligned_z([self.alleles, table])[1][:, 1].astype(np.float32))
         if self.base is None:
             self.base = table[SUMSTATS_KEEP].reset_index(drop=True).copy()
             self.best = np.where(np.isnan(nlp), -np.inf, nlp)
@@ -95,21 +83,6 @@ class GroupCombiner:
         for c in cols:
             self.base.loc[better, c] = vals[c][better]
         self.phenotypes.append(phenotype)
-
-    def z(self) -> np.ndarray:
-        """The kept z-scores, shape (M, K) (float64; NaN where a phenotype lacks a variant or
-        its alleles do not match)."""
-        if not self.z_columns:
-            raise ValueError(f"group {self.name}: no z-scores kept (keep_z=False)")
-        return np.column_stack(self.z_columns).astype(np.float64)
-
-    def variants(self) -> pd.DataFrame:
-        """The first table's variant columns (chromosome ... n), before any per-variant
-        choice of the minimum."""
-        if self.base is None:
-            raise InputError(f"group {self.name}: no summary statistics")
-        return self.base[["chromosome", "base_pair_location", "variant_id", "effect_allele",
-                          "other_allele"]].copy()
 
     def result(self) -> pd.DataFrame:
         """The combined scan in the summary-statistics schema plus a ``phenotype`` column
