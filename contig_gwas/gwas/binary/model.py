@@ -35,8 +35,8 @@ from .score import NullLogistic, prepare_null, project_block, score_block
 from .spa import spa_neg_log10_p
 
 __all__ = ["BINARY_TESTS", "CORRECT_BELOW", "fit_nulls", "associate_binary",
-           "associate_logistic", "case_control_frequencies", "loco_prediction_rows",
-           "NullSummary"]
+           "loco_mean_diagonal", "associate_logistic", "case_control_frequencies",
+           "loco_prediction_rows", "NullSummary"]
 
 BINARY_TESTS = ("firth", "spa", "score", "logistic")
 #: variants with a score-test p-value below this are re-tested (REGENIE's default)
@@ -116,12 +116,29 @@ def loco_prediction_rows(*, Py: np.ndarray, u: np.ndarray, vinv_diag: np.ndarray
     Args:
         Py: phenotypes with the covariates projected out, shape (N, P).
         u: ``Pi y``, shape (N, P).
-        vinv_diag: ``diag(V^-1)``, shape (N, P), or its mean, shape (1, P) (the scalable
-            mode, which has no diagonal: the calibration factor ``rho``; the individual's
-            own phenotype then enters its prediction with the weight
-            ``1 - (V^-1)_ii / rho``, a few percent for individuals with close relatives).
+        vinv_diag: ``diag(V^-1)``, shape (N, P), or its mean, shape (P,) (the scalable mode,
+            which has no diagonal: ``loco_mean_diagonal``; the individual's own phenotype
+            then enters its prediction with the weight ``1 - (V^-1)_ii / mean``, a few
+            percent for individuals with close relatives).
     """
     return Py - u / vinv_diag
+
+
+def loco_mean_diagonal(*, Py: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The mean of ``diag(V^-1)`` per phenotype as ``u'u / y'u`` (shape (P,)).
+
+    With ``u = V^-1 r`` (``Pi y``; ``y'u = r'u`` as ``X'u = 0``), ``E[r'V^-2 r] = tr(V^-1)``
+    and ``E[r'V^-1 r] = N`` under the model, so the ratio estimates ``tr(V^-1) / N``. It is
+    also the scalar ``d`` for which the prediction ``Py - u / d`` is orthogonal, in the
+    sample, to the BLUP of the residuals (``delta u``): the individual's own noise is
+    removed from the prediction whatever the solver's error in ``u``. The prediction
+    ``Py - u / d`` is a small difference of two large terms (for h2 = 0.13 about a tenth
+    of ``Py``): a 1% error in ``d`` leaks 10% of the own phenotype into it and inflates
+    the test (measured: lambda 1.10 with the calibration factor ``rho``, which differs from
+    the mean diagonal by 0.7%, against 0.98 with this estimate and with the exact
+    diagonal; 1,200 individuals of whom 1,000 in sib pairs).
+    """
+    return np.sum(u * u, axis=0) / np.sum(Py * u, axis=0)
 
 
 def case_control_frequencies(G: np.ndarray, miss: np.ndarray | None, y: np.ndarray

@@ -25,9 +25,8 @@ behaviour and chunked resumable output are the exact mode's:
 Case-control phenotypes (a group with ``binary``): step 1 fits the linear mixed model on the
 0/1 scale as for a quantitative trait; per tested chromosome, its LOCO solution gives every
 individual's leave-one-out polygenic prediction (``binary.model.loco_prediction_rows``, with
-the calibration factor ``rho`` for ``diag(V^-1)``: for a variant outside the LOCO kernel
-``x' Pi x ~ tr(Pi) |Px|^2 / (N - D)``, so ``rho`` estimates the diagonal's mean), a
-covariate of the
+the mean of ``diag(V^-1)`` estimated as ``u'u / y'u`` from the solution itself,
+``binary.model.loco_mean_diagonal``), a covariate of the
 phenotype's logistic null model; step 2 tests by the score test with the chosen correction
 (``binary.block``).
 
@@ -217,14 +216,13 @@ class ScalableMode(GwasMode):
             if not g.binary:
                 out.append(None)
                 continue
-            from ..binary.model import loco_prediction_rows
+            from ..binary.model import loco_mean_diagonal, loco_prediction_rows
 
             u = f.U[f.solve_index(chrom)]
             Py = g.Y - Q @ (Q.T @ g.Y)
-            # the mean of diag(V^-1): rho, calibrated on variants outside the LOCO kernel
-            # (x'Pi x ~ tr(Pi) |Px|^2 / n' for x independent of it)
+            # the mean of diag(V^-1), estimated from the solution itself (loco_mean_diagonal)
             r = f.vc_index(chrom)
-            d = f.rho[r]
+            d = loco_mean_diagonal(Py=Py, u=u)
             pred = loco_prediction_rows(Py=Py, u=u, vinv_diag=d[None, :])
             # h2 at its lower bound: no polygenic term (the prediction is solver error)
             low = np.log(f.delta[r]) >= log_delta_bounds(self.settings.h2_bounds)[1] - 1e-3
