@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from ...io.sumstats import neg_log10_p_chi2
 
@@ -45,10 +44,13 @@ class FirthResult:
 
 def _penalised(y: np.ndarray, eta0: np.ndarray, Gt: np.ndarray, beta: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Penalised log-likelihood, probabilities and information at ``beta`` (one ``exp`` and
+    one ``log1p`` per element: ``log(1 + e^eta) = max(eta, 0) + log1p(e^-|eta|)``)."""
     eta = eta0[:, None] + Gt * beta[None, :]
-    mu = special.expit(eta)
+    e = np.exp(-np.abs(eta))
+    mu = np.where(eta >= 0, 1.0, e) / (1.0 + e)
     info = np.einsum("nb,nb->b", mu * (1 - mu), Gt * Gt)
-    ll = np.sum(y[:, None] * eta - np.logaddexp(0.0, eta), axis=0)
+    ll = np.sum(y[:, None] * eta - np.maximum(eta, 0.0) - np.log1p(e), axis=0)
     with np.errstate(divide="ignore"):
         return ll + 0.5 * np.log(info), mu, info
 
@@ -63,35 +65,43 @@ def firth_offset(*, y: np.ndarray, eta0: np.ndarray, Gt: np.ndarray, start: np.n
         eta0: the null model's linear predictor, shape (N,).
         start: starting coefficients (e.g. the score's one-step ``U / V``), shape (B,).
         tol: stop when the step is below ``tol`` (log-odds).
+
+    Columns leave the iteration once converged (or when step halving stalls), so a slow
+    column costs only its own work.
     """
     y = np.asarray(y, dtype=np.float64)
     b = Gt.shape[1]
-    beta = np.zeros(b) if start is None else np.clip(np.nan_to_num(start), -max_step, max_step)
-    pen0, _, _ = _penalised(y, eta0, Gt, np.zeros(b))
+    zero = np.zeros(b)
+    pen0, _, _ = _penalised(y, eta0, Gt, zero)
+    beta = zero if start is None else np.clip(np.nan_to_num(start), -max_step, max_step)
     pen, mu, info = _penalised(y, eta0, Gt, beta)
-    bad = ~np.isfinite(pen)
-    beta[bad] = 0.0
-    pen[bad] = pen0[bad]
-    pen, mu, info = _penalised(y, eta0, Gt, beta)
+    bad = ~(pen >= pen0)                     # a worse start than 0 (or non-finite): from 0
+    if bad.any():
+        beta = np.where(bad, 0.0, beta)
+        pen, mu, info = _penalised(y, eta0, Gt, beta)
     converged = np.zeros(b, dtype=bool)
+    active = np.arange(b)
     for _ in range(max_iter):
-        w = mu * (1 - mu)
-        h = w * Gt * Gt / info[None, :]
-        score = np.einsum("nb,nb->b", Gt, y[:, None] - mu + h * (0.5 - mu))
-        step = np.where(converged, 0.0, score / info)
-        step = np.clip(step, -max_step, max_step)
-        t = np.ones(b)
+        if len(active) == 0:
+            break
+        G, m, inf = Gt[:, active], mu[:, active], info[active]
+        h = m * (1 - m) * G * G / inf[None, :]
+        score = np.einsum("nb,nb->b", G, y[:, None] - m + h * (0.5 - m))
+        step = np.clip(score / inf, -max_step, max_step)
+        t = np.ones(len(active))
+        ba, pa = beta[active], pen[active]
         for _half in range(30):
-            new = beta + t * step
-            n_pen, n_mu, n_info = _penalised(y, eta0, Gt, new)
-            worse = ~(n_pen >= pen - 1e-10 * np.abs(pen)) & ~converged
+            n_pen, n_mu, n_info = _penalised(y, eta0, G, ba + t * step)
+            worse = ~(n_pen >= pa - 1e-10 * np.abs(pa))
             if not worse.any():
                 break
             t = np.where(worse, t / 2, t)
-        converged |= np.abs(t * step) < tol
-        beta, pen, mu, info = new, n_pen, n_mu, n_info
-        if converged.all():
-            break
+        moved = np.abs(t * step)
+        beta[active] = ba + t * step
+        pen[active], mu[:, active], info[active] = n_pen, n_mu, n_info
+        done = moved < tol
+        converged[active[done]] = True
+        active = active[~done]
     chi2 = np.maximum(2.0 * (pen - pen0), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.abs(beta) / np.sqrt(chi2)

@@ -31,12 +31,13 @@ __all__ = ["spa_neg_log10_p"]
 _LN10 = np.log(10.0)
 
 
-def _cgf(eta: np.ndarray, mu: np.ndarray, Gt: np.ndarray, t: np.ndarray):
-    """K, K', K'' at ``t`` (shape (B,)) for every column of ``Gt``."""
+def _cgf(eta: np.ndarray, mu: np.ndarray, Gt: np.ndarray, t: np.ndarray, *,
+         value: bool = True):
+    """K, K', K'' at ``t`` (shape (B,)) for every column of ``Gt`` (K only with ``value``)."""
     z = eta[:, None] + Gt * t[None, :]
     p = special.expit(z)
-    k0 = np.sum(np.logaddexp(0.0, z) - np.logaddexp(0.0, eta)[:, None]
-                - Gt * (mu[:, None] * t[None, :]), axis=0)
+    k0 = (np.sum(np.logaddexp(0.0, z) - np.logaddexp(0.0, eta)[:, None]
+                 - Gt * (mu[:, None] * t[None, :]), axis=0) if value else None)
     k1 = np.sum(Gt * (p - mu[:, None]), axis=0)
     k2 = np.sum(Gt * Gt * p * (1 - p), axis=0)
     return k0, k1, k2
@@ -52,14 +53,14 @@ def _saddle(eta, mu, Gt, q, *, max_iter: int = 100):
     inside = (q < hi_reach * (1 - 1e-12)) & (q > lo_reach * (1 - 1e-12))
     lo = np.where(q > 0, 0.0, -np.inf)
     hi = np.where(q > 0, np.inf, 0.0)
-    _, _, v0 = _cgf(eta, mu, Gt, np.zeros(b))
+    _, _, v0 = _cgf(eta, mu, Gt, np.zeros(b), value=False)
     t = np.where(inside, q / np.maximum(v0, 1e-300), 0.0)
     active = np.flatnonzero(inside)
     for _ in range(max_iter):
         if len(active) == 0:
             break
         ta, qa = t[active], q[active]
-        _, k1, k2 = _cgf(eta, mu, Gt[:, active], ta)
+        _, k1, k2 = _cgf(eta, mu, Gt[:, active], ta, value=False)
         f = k1 - qa
         lo[active] = np.where(f < 0, np.maximum(lo[active], ta), lo[active])
         hi[active] = np.where(f > 0, np.minimum(hi[active], ta), hi[active])
