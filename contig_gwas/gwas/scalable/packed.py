@@ -56,7 +56,8 @@ def pack_calls(calls: np.ndarray) -> np.ndarray:
     n, b = g.shape
     nb = -(-n // 4)
     codes = np.zeros((b, 4 * nb), np.uint8)
-    np.take(_BED_OF_CALL, g.T.view(np.uint8), out=codes[:, :n])
+    # indexing, not np.take: take copies a uint8 index to intp first (8 bytes a genotype)
+    codes[:, :n] = _BED_OF_CALL[g.T.view(np.uint8)]
     w = codes.view("<u4")                                  # bytes c0 c1 c2 c3 of each word
     w |= w >> 6
     w |= w >> 12                                           # c0 | c1 << 2 | c2 << 4 | c3 << 6
@@ -67,8 +68,7 @@ def unpack_calls(codes: np.ndarray, n: int) -> np.ndarray:
     """int8 calls (-127 where missing) of 2-bit codes (B, ceil(n / 4)), shape (n, B),
     column-major (as ``io.plink.PlinkSource.read_calls`` gives them)."""
     b, nb = codes.shape
-    out = np.empty((b, 4 * nb), np.int8)
-    np.take(_CALLS_OF_BYTE, codes, out=out.view("<u4"), mode="wrap")
+    out = _CALLS_OF_BYTE[np.asarray(codes)].view(np.int8)        # (B, 4 nb)
     return (out[:, :n] if 4 * nb == n else np.ascontiguousarray(out[:, :n])).T
 
 
