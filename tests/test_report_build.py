@@ -214,7 +214,7 @@ def test_report_html_in_headless_chromium(built, tmp_path):
     profile = tmp_path / "profile"
     try:
         res = _chromium([f"--user-data-dir={profile}", "--virtual-time-budget=10000",
-                         "--dump-dom", probe.as_uri()])
+                         "--window-size=1280,3000", "--dump-dom", probe.as_uri()])
         shot = tmp_path / "shot.png"
         res2 = _chromium([f"--user-data-dir={profile}", f"--screenshot={shot}",
                           "--window-size=1200,3000", (out / "report.html").as_uri()])

@@ -17,6 +17,7 @@ from contig_gwas.report.figure1 import figure1, panel_letters
 from contig_gwas.report.html import _CSS, format_p, format_value, is_p_column, render
 from contig_gwas.report.inputs import resolve_inputs
 from contig_gwas.report.loci import ClumpParams
+from contig_gwas.report.page import by_measure
 from contig_gwas.report.rg import cell_text, learned_side, rg_heatmap, rg_matrix
 from contig_gwas.report.synthetic import Peak, synthetic_sumstats
 
@@ -185,13 +186,20 @@ def test_self_contained_has_no_relative_targets(study):
 
 
 def test_tables_fit_the_page():
-    """The CSS the tables rely on: full width, cells that wrap anywhere, sticky headers; wide
-    columns of the TSVs (file paths, members) are not shown."""
+    """The CSS the tables rely on: full width, text cells that wrap between words (and inside
+    a word longer than the column), numbers kept whole; wide columns of the TSVs (file paths,
+    members) are not shown (the browser check in test_report_build measures the overflow)."""
     rules = re.sub(r"\s+", "", _CSS)
     assert "table.data{" in rules and "width:100%" in rules.split("table.data{")[1].split("}")[0]
     cell = rules.split("table.datath,table.datatd{")[1].split("}")[0]
-    assert "overflow-wrap:anywhere" in cell
+    assert "overflow-wrap:break-word" in cell
+    assert "table.datatd.n{white-space:nowrap}" in rules
     assert "max-width:1240px" in rules
+    comp = pd.DataFrame({"group": ["contig", "standard"], "loci": [8, 6], "power": [0.44, 0.39]})
+    t = by_measure(comp)
+    assert list(t.columns) == ["measure", "contig", "standard"]
+    assert t["measure"].tolist() == ["loci", "power"]
+    assert t["contig"].tolist() == [8, 0.44] and pd.api.types.is_numeric_dtype(t["standard"])
 
 
 def test_figure1_has_four_panels(study):

@@ -35,6 +35,7 @@ def comparison_table(*, groups: Mapping[str, Sequence[str]], summary: pd.DataFra
                 o = overlap[overlap["group"] == g]
             if len(o):
                 row["shared"], row["unique"] = int(o["shared"].iloc[0]), int(o["unique"].iloc[0])
+        row.update(dict((extra or {}).get(g, {})))
         if recovery is not None and len(recovery):
             r = recovery[(recovery["group"] == g) & (recovery["trait"] == "all traits")]
             if len(r):
@@ -52,7 +53,6 @@ def comparison_table(*, groups: Mapping[str, Sequence[str]], summary: pd.DataFra
             v = pd.to_numeric(mine["h2"], errors="coerce").dropna()
             if len(v):
                 row["mean_h2"], row["max_h2"] = float(v.mean()), float(v.max())
-        row.update(dict((extra or {}).get(g, {})))
         rows.append(row)
     return pd.DataFrame(rows)
 

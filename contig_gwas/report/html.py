@@ -121,7 +121,7 @@ nav a{margin-right:1em}
 .tablewrap{max-width:100%;overflow-x:auto}.tall{max-height:26em;overflow-y:auto}
 table.data{border-collapse:collapse;font-size:0.78em;margin:0.3em 0 0.8em 0;width:100%}
 table.data th,table.data td{border:1px solid #ddd;padding:0.2em 0.4em;text-align:right;
-overflow-wrap:anywhere;vertical-align:top}
+overflow-wrap:break-word;vertical-align:top}table.data td.n{white-space:nowrap}
 table.data th{background:#f0f0f0;position:sticky;top:0}
 table.data td.t,table.data th.t{text-align:left}
 figure{margin:0.6em 0 1.2em 0;max-width:100%}
@@ -131,6 +131,7 @@ figcaption{font-size:0.8em;color:#444}
 .row>*{flex:0 1 auto;min-width:300px}
 @media (max-width:900px){.row{flex-wrap:wrap}}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:0.8em}
+.grid.single{grid-template-columns:repeat(auto-fill,minmax(290px,1fr))}
 .card{border:1px solid #e3e3e3;border-radius:4px;padding:0.3em 0.4em}
 .card-title{font-size:0.85em;font-weight:bold;overflow-wrap:anywhere}
 .card-title .small{font-weight:normal}
@@ -299,7 +300,8 @@ class _Renderer:
                          f'<div class="card-title">{html.escape(c.title)}{note}</div>'
                          f'<div class="thumbs">{"".join(thumbs)}</div></div>')
         cap = f'<p class="small">{html.escape(g.caption)}</p>' if g.caption else ""
-        return f'{cap}<div class="grid">{"".join(cards)}</div>'
+        single = " single" if all(len(c.figures) == 1 for c in g.cards) else ""
+        return f'{cap}<div class="grid{single}">{"".join(cards)}</div>'
 
 
 def _parameters_html(params: dict[str, str | list[str]]) -> str:

@@ -51,6 +51,18 @@ def extra_figures(*, out: Path, rg_files: Sequence[Path], groups: Mapping[str, S
     return tables, figs
 
 
+def by_measure(comp: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table turned for reading: one row per measure, one column per group."""
+    t = comp.set_index("group").T
+    for c in t.columns:
+        try:
+            t[c] = pd.to_numeric(t[c])
+        except (ValueError, TypeError):
+            pass
+    t.insert(0, "measure", [str(c).replace("_", " ") for c in t.index])
+    return t.reset_index(drop=True).rename_axis(columns=None)
+
+
 def omnibus_items(scans, *, tables: dict[str, Table], kb: float,
                   save_table: Callable[..., Table]) -> tuple[list, list]:
     """The omnibus-versus-min-P table and the first group's two Manhattan plots side by side
@@ -106,10 +118,11 @@ def assemble_sections(*, tables: dict[str, Table], figs: dict[str, FigureFile],
                                 overlap=overlap, recovery=recovery, h2=h2,
                                 extra=comparison_extra)
         tables["comparison"] = save_table(
-            "comparison", "Learned versus standard", "Per group: loci of the combined scan, "
-            "shared with another group or unique, recovery of planted variants (with --truth), "
-            "median genomic inflation and mean SNP heritability of its phenotypes.", comp)
-        head.append(tables["comparison"])
+            "comparison", "Learned versus standard", "Per group (a column each): loci of the "
+            "combined scan, shared with another group or unique, recovery of planted variants "
+            "(with --truth), loci of the omnibus test, median genomic inflation and mean SNP "
+            "heritability of its phenotypes.", comp)
+        head.append(replace(tables["comparison"], frame=by_measure(comp), columns=None))
     elif "summary" in tables:
         head.append(tables.pop("summary"))
     if "miami" in figs:
