@@ -100,6 +100,45 @@ def run(d: Path, *, label: str, bits: int, mapped: bool, threads: int, phenos: i
     return r
 
 
+def block_costs(ns=(5000, 50000), k: int = 60, reps: int = 7) -> None:
+    """CPU milliseconds per block (``codes.default_block(N)`` variants) of decoding
+    (``Step1Genotypes.standardised``) and of decoding plus a step-1 task's two products with k
+    columns, 8-bit against 2-bit codes, one thread, best of ``reps``."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    from contig_gwas.gwas.scalable.codes import Step1Genotypes, default_block
+
+    rng = np.random.default_rng(0)
+    for n in ns:
+        b = default_block(n)
+        m = 4 * b
+        calls = np.asfortranarray(rng.integers(0, 3, (n, m)).astype(np.int8))
+        calls[rng.random(calls.shape) < 0.002] = -127
+        chrom = np.ones(m, np.int64)
+        geno = {bits: Step1Genotypes.from_blocks([(np.where(calls < 0, np.nan, calls)
+                                                   .astype(np.float32), chrom)], n=n, m=m,
+                                                 bits=bits) for bits in (8, 2)}
+        R = rng.normal(size=(n, k)).astype(np.float32)
+        res = {}
+        with threadpool_limits(1):
+            for bits, g in geno.items():
+                best_d = best_t = np.inf
+                for r in range(reps):
+                    a = (r % 4) * b
+                    t = time.process_time()
+                    z = g.standardised(a, a + b)
+                    best_d = min(best_d, time.process_time() - t)
+                    z @ (z.T @ R)
+                    best_t = min(best_t, time.process_time() - t)
+                res[bits] = (best_d, best_t)
+        print(f"per block of {b} variants, N {n}, 1 thread, CPU ms: decode 8-bit "
+              f"{res[8][0] * 1e3:.2f}, 2-bit {res[2][0] * 1e3:.2f} ({res[2][0] / res[8][0]:.2f}x);"
+              f" decode + products (k {k}) 8-bit {res[8][1] * 1e3:.1f}, 2-bit "
+              f"{res[2][1] * 1e3:.1f} ({res[2][1] / res[8][1]:.2f}x)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=5000)
@@ -108,7 +147,11 @@ def main() -> None:
     ap.add_argument("--phenos", type=int, default=10)
     ap.add_argument("--threads", default="1,all")
     ap.add_argument("--dir", default="/tmp/contig_gwas_step1_codes")
+    ap.add_argument("--blocks-only", action="store_true", help="only the per-block costs")
     a = ap.parse_args()
+    if a.blocks_only:
+        block_costs()
+        return
     d = Path(a.dir)
     d.mkdir(parents=True, exist_ok=True)
     if not (d / "geno.bed").exists():
@@ -133,6 +176,7 @@ def main() -> None:
                   f"CPU (target <= 1.2); r(U) min over LOCO solves and phenotypes {r:.7f}; "
                   f"max |h2 difference| "
                   f"{np.abs(np.subtract(new['h2'], old['h2'])).max():.2e}", flush=True)
+    block_costs()
 
 
 if __name__ == "__main__":

@@ -2,13 +2,12 @@
 
 The step-1 (model) variants of one phenotype group are stored either
 
-- ``bits=2`` (hard calls; the default for hard-call sources): the PLINK ``.bed`` layout, 4
-  genotypes a byte, variant-major, low bits first: ``00`` two copies of the effect allele A1,
-  ``01`` missing, ``10`` one, ``11`` none; ``M1 * ceil(N / 4)`` bytes (``pack_calls``). A block
-  is decoded on the fly (``decode``): each variant's four standardised values (``value_tables``:
-  calls 0, 1, 2 and 0.0 for a missing call, i.e. exact mean imputation) are expanded into a
-  (256, 4) float32 table of every byte, and one ``np.take`` per variant gathers 16 bytes per
-  input byte (as fast as the 8-bit conversion: ``bench/gwas_scalable.py --step1-only``); or
+- ``bits=2`` (hard calls; the default for hard-call sources): the PLINK ``.bed`` layout
+  (``packed``), ``M1 * ceil(N / 4)`` bytes, packed in memory or a memory map of the .bed
+  itself. A block is decoded on the fly (``packed.decode``): each variant's four standardised
+  values (``packed.value_tables``: calls 0, 1, 2 and 0.0 for a missing call, i.e. exact mean
+  imputation) are expanded into a (256, 4) float32 table of every byte and gathered 16 bytes
+  per input byte (``bench/step1_codes.py`` measures it against 8-bit codes); or
 - ``bits=8``: ``uint8`` codes ``round(127 * dosage)`` (hard calls exactly, imputed dosages to
   within 1/254), column-major, ``N * M1`` bytes. A missing call is stored as the code of the
   variant's mean dosage (within 1/254 of it). Dosage sources keep this layout by default;
