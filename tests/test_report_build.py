@@ -136,11 +136,25 @@ def test_report_outputs(built):
     assert cols[cols.index("lambda_gc") + 1:cols.index("lambda_gc") + 5] == [
         "ldsc_intercept", "ldsc_intercept_se", "ldsc_ratio", "ldsc_h2"]
     assert np.isfinite(summ["ldsc_intercept"]).all() and (summ["ldsc_intercept_se"] > 0).all()
+    # ... and they are the regression of each file on the genotypes' LD scores
+    from contig_gwas.io.genotypes import open_genotypes
+    from contig_gwas.io.sumstats import read_sumstats
+    from contig_gwas.ldsc import ld_scores, ldsc_for_sumstats
+    from contig_gwas.omnibus import omnibus_sumstats
+
+    scores = ld_scores(open_genotypes(bfile=str(root / "geno")), window_kb=1000.0,
+                       progress=False)
+    pcs = [read_sumstats(root / "gwas" / f"contig.PC_{k}.sumstats.tsv.gz") for k in (0, 1)]
+    direct = ldsc_for_sumstats(pcs[0], scores)
+    assert summ.loc[0, "ldsc_intercept"] == pytest.approx(direct.intercept, rel=1e-5)
+    assert summ.loc[0, "ldsc_h2"] == pytest.approx(direct.h2, rel=1e-5)
     # the omnibus test of the learned group (2 phenotypes): loci, and its row beside min-P
     om = pd.read_csv(out / "tables" / "omnibus.tsv", sep="\t")
     assert om["group"].tolist() == ["contig"] and om["minp_loci"].iloc[0] == 3
     olt = read_loci(out / "loci" / "omnibus.contig.loci.tsv")
     assert len(olt) == om["omnibus_loci"].iloc[0] >= 2
+    top = omnibus_sumstats(pcs)["neg_log10_p_value"].max()   # the test on the files at once
+    assert olt["neg_log10_p_value"].max() == pytest.approx(top, rel=1e-5)
     # nearest genes on every loci table; the planted chromosome-1 locus lies in GENE1
     assert "GENE1" in set(loci["nearest_gene"]) and "nearest_gene" in olt.columns
     assert "nearest_gene" in read_loci(out / "loci" / "PC_0.loci.tsv").columns
