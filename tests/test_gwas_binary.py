@@ -207,3 +207,20 @@ def test_calibration_at_one_percent_prevalence():
                             > -np.log10(alpha))) for t in ("score", "firth", "spa")}
     assert counts["score"] > 2 * hi, counts
     assert counts["firth"] <= hi and counts["spa"] <= hi, counts
+
+
+def test_case_control_frequencies_with_missing_calls():
+    from contig_gwas.gwas.association import impute_block
+    from contig_gwas.gwas.binary.model import case_control_frequencies
+
+    rng = np.random.default_rng(8)
+    D = rng.binomial(2, 0.3, (200, 50)).astype(float)
+    D[rng.random(D.shape) < 0.1] = np.nan
+    y = (rng.random(200) < 0.3).astype(float)
+    G, _, _ = impute_block(D)
+    a1, a0, n1, n0 = case_control_frequencies(G, np.isnan(D), y)
+    # sums of at most 200 numbers in {0, 1, 2} (exact) less the imputed means: a few roundings
+    np.testing.assert_allclose(a1, np.nanmean(D[y == 1], axis=0) / 2, rtol=1e-14)
+    np.testing.assert_allclose(a0, np.nanmean(D[y == 0], axis=0) / 2, rtol=1e-14)
+    np.testing.assert_array_equal(n1, (~np.isnan(D[y == 1])).sum(axis=0))
+    np.testing.assert_array_equal(n0, (~np.isnan(D[y == 0])).sum(axis=0))

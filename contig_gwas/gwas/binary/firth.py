@@ -72,7 +72,13 @@ def firth_offset(*, y: np.ndarray, eta0: np.ndarray, Gt: np.ndarray, start: np.n
     y = np.asarray(y, dtype=np.float64)
     b = Gt.shape[1]
     zero = np.zeros(b)
-    pen0, _, _ = _penalised(y, eta0, Gt, zero)
+    # at beta = 0 the likelihood is the null's for every variant: one value, no N x B pass
+    # of exponentials (the information is one product)
+    e0 = np.exp(-np.abs(eta0))
+    mu0 = np.where(eta0 >= 0, 1.0, e0) / (1.0 + e0)
+    ll0 = float(np.sum(y * eta0 - np.maximum(eta0, 0.0) - np.log1p(e0)))
+    with np.errstate(divide="ignore"):
+        pen0 = ll0 + 0.5 * np.log(np.einsum("n,nb->b", mu0 * (1 - mu0), Gt * Gt))
     beta = zero if start is None else np.clip(np.nan_to_num(start), -max_step, max_step)
     pen, mu, info = _penalised(y, eta0, Gt, beta)
     bad = ~(pen >= pen0)                     # a worse start than 0 (or non-finite): from 0

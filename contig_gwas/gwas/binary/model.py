@@ -145,25 +145,31 @@ def case_control_frequencies(G: np.ndarray, miss: np.ndarray | None, y: np.ndarr
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Effect-allele frequency and non-missing calls in cases and in controls.
 
+    Two matrix-vector products: the missing calls of ``G`` hold the column's mean over the
+    non-missing ones (``association.impute_block``), which is subtracted back out.
+
     Args:
         G: imputed dosages, shape (N, B); miss: missing-call mask (N, B) or None.
         y: 0/1, shape (N,).
     Returns:
         af_cases, af_controls, n_cases, n_controls, each shape (B,).
     """
-    out = []
-    for sel in (y == 1, y == 0):
-        g = G[sel]
-        if miss is None:
-            n = np.full(G.shape[1], g.shape[0], dtype=np.int64)
-            s = g.sum(axis=0)
-        else:
-            ok = ~miss[sel]
-            n = ok.sum(axis=0).astype(np.int64)
-            s = np.where(ok, g, 0.0).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append((s / n / 2.0, n))
-    return out[0][0], out[1][0], out[0][1], out[1][1]
+    yc = (y == 1).astype(np.float64)
+    total = G.sum(axis=0)
+    s_case = yc @ G
+    n_all = np.full(G.shape[1], G.shape[0], dtype=np.int64)
+    n_case = np.full(G.shape[1], int(yc.sum()), dtype=np.int64)
+    if miss is not None:
+        m_all = miss.sum(axis=0)
+        m_case = yc @ miss
+        mean = total / np.maximum(G.shape[0], 1)       # the imputed value: the mean
+        s_case = s_case - m_case * mean
+        total = total - m_all * mean
+        n_all = n_all - m_all.astype(np.int64)
+        n_case = n_case - np.rint(m_case).astype(np.int64)
+    n_ctrl = n_all - n_case
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (s_case / n_case / 2.0, (total - s_case) / n_ctrl / 2.0, n_case, n_ctrl)
 
 
 def associate_binary(nulls: list[NullLogistic], G: np.ndarray, *, test: str
