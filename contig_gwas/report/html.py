@@ -309,7 +309,8 @@ def _parameters_html(params: dict[str, str | list[str]]) -> str:
     for k, v in params.items():
         if isinstance(v, (list, tuple)):
             items = "".join(f"<li>{html.escape(str(x))}</li>" for x in v)
-            val = (f"<details><summary>{len(v)} entries</summary>"
+            val = (f"<details><summary>{len(v)} {'entry' if len(v) == 1 else 'entries'}"
+                   "</summary>"
                    f'<ul class="paths">{items}</ul></details>') if v else "none"
         else:
             val = html.escape(str(v))
