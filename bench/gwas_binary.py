@@ -15,7 +15,14 @@ Not a test. Three parts, each printed as a table (with the CPU model and thread 
 2. Power (array level): a liability-threshold disease at 5% prevalence with ``--causal``
    causal variants (MAF 1-30%, liability h2 0.3 shared equally); causal variants found at
    p < 1e-4 (and 5e-8) by each test.
-3. Cost in the scalable mode: ``contig-gwas --mode scalable`` on one quantitative phenotype
+3. Relatives: 1,200 individuals of whom 1,000 in sib pairs (``tests/gwas_cohort``'s
+   simulator), a liability-threshold disease at 5% and 20% prevalence that is polygenic on
+   chromosome 1 only (liability h2 0.6), so that chromosome 2's variants are null but
+   correlated within families; ``contig-gwas`` exact and scalable (approximate Firth, the
+   leave-one-out LOCO prediction in the null model), against the logistic score test
+   without a polygenic term (``--linear --binary-test score``) and the linear LMM on the 0/1
+   scale (``--binary none``): lambda GC and the type-1 error at 0.01 on chromosome 2.
+4. Cost in the scalable mode: ``contig-gwas --mode scalable`` on one quantitative phenotype
    and on one binary phenotype of the same size (``bench/gwas.py``'s simulated cohort, N x M
    on 4 chromosomes, its phenotype thresholded at 5% for the disease), each in its own
    process at ``--threads``: wall and CPU time, and the ratio binary / quantitative.
@@ -113,6 +120,57 @@ def power(*, n: int, n_causal: int, seed: int) -> pd.DataFrame:
                           "mean_-log10p": float(np.mean(v))} for t, v in nlp.items()])
 
 
+def relatives(*, d: Path, seed: int) -> pd.DataFrame:
+    import bed_reader
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from gwas_cohort import simulate_genotypes
+
+    from contig_gwas.cli import _common, gwas
+    from contig_gwas.io.sumstats import read_sumstats
+
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n, m = 1200, 4000
+    g = simulate_genotypes(rng, n=n, m=m, sib_pairs=500, missing=0.0)
+    iid = np.array([f"i{k}" for k in range(n)])
+    bed_reader.to_bed(d / "rel.bed", g.astype(np.float32), properties={
+        "fid": iid, "iid": iid, "sid": [f"v{j}" for j in range(m)],
+        "chromosome": np.repeat(["1", "2"], m // 2),
+        "bp_position": np.tile(np.arange(m // 2) + 1, 2),
+        "allele_1": np.full(m, "A"), "allele_2": np.full(m, "G")})
+    z = (g - g.mean(0)) / g.std(0)
+    poly = z[:, :m // 2] @ rng.normal(size=m // 2)
+    liab = np.sqrt(0.6) * (poly - poly.mean()) / poly.std() + np.sqrt(0.4) * rng.normal(size=n)
+    ph = {f"D{int(100 * p)}": (liab > np.quantile(liab, 1 - p)).astype(float)
+          for p in (0.05, 0.2)}
+    pd.DataFrame({"FID": iid, "IID": iid, **ph}).to_csv(d / "rel_pheno.tsv", sep="\t",
+                                                       index=False)
+    pd.DataFrame({"FID": iid, "IID": iid, "c": rng.normal(size=n)}).to_csv(
+        d / "rel_covar.tsv", sep="\t", index=False)
+    runs = {"exact, firth (LOO LOCO prediction)": ["--mode", "exact"],
+            "scalable, firth (LOO LOCO prediction)": ["--mode", "scalable"],
+            "logistic score, no polygenic term": ["--linear", "--binary-test", "score"],
+            "linear LMM on 0/1 (--binary none)": ["--mode", "exact", "--binary", "none"]}
+    rows = []
+    for k, (label, extra) in enumerate(runs.items()):
+        out = str(d / f"rel{k}")
+        t = time.perf_counter()
+        _common.run(gwas.main, ["--bfile", str(d / "rel"), "--pheno", str(d / "rel_pheno.tsv"),
+                                "--covar", str(d / "rel_covar.tsv"), "--out", out,
+                                "--no-progress", "--overwrite", "--threads", "1"] + extra)
+        sec = time.perf_counter() - t
+        for name in ph:
+            tab = read_sumstats(f"{out}.{name}.sumstats.tsv.gz")
+            null = tab[tab.chromosome == 2]
+            rows.append({"run": label, "disease": name, "seconds": round(sec, 1),
+                         "lambda_gc_null": lambda_gc(null.neg_log10_p_value.to_numpy()),
+                         "t1e_0.01_null": float(np.mean(null.p_value < 0.01)),
+                         "lambda_gc_chr1": lambda_gc(
+                             tab[tab.chromosome == 1].neg_log10_p_value.to_numpy())})
+    return pd.DataFrame(rows)
+
+
 def cost(*, d: Path, n: int, m: int, threads: int, max_load: float, wait: float) -> None:
     d.mkdir(parents=True, exist_ok=True)
     if not (d / "geno.bed").exists():
@@ -150,7 +208,7 @@ def main() -> None:
     ap.add_argument("--max-load", type=float, default=99.0)
     ap.add_argument("--wait", type=float, default=0.0)
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: "
-                    "calibration,power,cost")
+                    "calibration,power,relatives,cost")
     a = ap.parse_args()
     skip = set(a.skip.split(","))
     print(f"CPU: {cpu_model()}; load {load1():.2f}; array-level parts single-threaded BLAS "
@@ -166,6 +224,11 @@ def main() -> None:
     if "power" not in skip:
         print(f"\nPower, liability-threshold disease at 5% prevalence, N = {a.n}")
         print(power(n=a.n, n_causal=a.causal, seed=11).to_string(index=False))
+    if "relatives" not in skip:
+        print("\nRelatives: 1,200 individuals (1,000 in sib pairs), disease polygenic on "
+              "chromosome 1, chromosome 2 null (2,000 variants)", flush=True)
+        print(relatives(d=Path(a.dir), seed=5).to_string(
+            index=False, float_format=lambda x: f"{x:.3g}"))
     if "cost" not in skip:
         print(f"\nCost, scalable mode, N = {a.cost_n}, M = {a.cost_m}, 4 chromosomes")
         cost(d=Path(a.dir), n=a.cost_n, m=a.cost_m, threads=a.threads, max_load=a.max_load,
