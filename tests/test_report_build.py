@@ -251,3 +251,36 @@ def test_report_html_in_headless_chromium(built, tmp_path):
     with Image.open(shot) as im:
         px = np.asarray(im.convert("L"))
     assert px.shape[1] == 1200 and np.mean(px < 200) > 0.01   # the page shows content
+
+
+def test_report_ldsc_covariates(tmp_path):
+    """--covar: the LD scores are computed with the covariates projected out, over the
+    genotyped individuals with every covariate (the report's columns equal the regression on
+    those scores, and differ from the plain ones); the parameters section names the file."""
+    from contig_gwas.io.genotypes import open_genotypes
+    from contig_gwas.io.sumstats import read_sumstats
+    from contig_gwas.ldsc import ld_scores, ldsc_for_sumstats
+
+    root = _study(tmp_path)
+    rng = np.random.default_rng(3)
+    pc = rng.normal(size=(300, 2))
+    cov = pd.DataFrame({"FID": [f"f{k}" for k in range(300)],
+                        "IID": [f"i{k}" for k in range(300)], "PC1": pc[:, 0], "PC2": pc[:, 1]})
+    cov.loc[7, "PC2"] = np.nan                          # one individual without every covariate
+    cov.to_csv(root / "covar.tsv", sep="\t", index=False, na_rep="NA")
+    out = root / "report_cov"
+    argv = ["--sumstats", str(root / "gwas" / "contig.PC_0.sumstats.tsv.gz"),
+            "--bfile", str(root / "geno"), "--covar", str(root / "covar.tsv"),
+            "--covar-name", "PC1-PC2", "--no-omnibus", "--out", str(out)]
+    assert cli.main(argv) == 0
+    summ = pd.read_csv(out / "tables" / "summary.tsv", sep="\t")
+    src = open_genotypes(bfile=str(root / "geno"))
+    keep = np.flatnonzero(np.arange(300) != 7)
+    scores = ld_scores(src, window_kb=1000.0, progress=False, samples=keep, covariates=pc[keep])
+    table = read_sumstats(root / "gwas" / "contig.PC_0.sumstats.tsv.gz")
+    direct = ldsc_for_sumstats(table, scores)
+    plain = ldsc_for_sumstats(table, ld_scores(src, window_kb=1000.0, progress=False))
+    assert summ.loc[0, "ldsc_intercept"] == pytest.approx(direct.intercept, rel=1e-5)
+    assert summ.loc[0, "ldsc_h2"] == pytest.approx(direct.h2, rel=1e-5)
+    assert direct.intercept != pytest.approx(plain.intercept, rel=1e-5)
+    assert "covar.tsv: PC1, PC2" in (out / "report.html").read_text()

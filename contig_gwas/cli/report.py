@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..outputs import refuse_to_overwrite
 from ..runlog import RunLog
-from ._common import add_genotype_options, make_parser
+from ._common import add_genotype_options, add_name_list, make_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--genes", metavar="FILE",
                    help="gene annotation (GTF, GFF3 or BED): nearest genes of every locus and the "
                         "gene track of the regional plots")
+    p.add_argument("--covar", metavar="FILE",
+                   help="FID IID covariate table of the association (e.g. its PCs): projected "
+                        "out of the LD scores (covariate-adjusted LD-score regression; needed "
+                        "for a meaningful intercept when the sample has several ancestries)")
+    add_name_list(p, "--covar-name", help="covariate columns (default: all)")
     p.add_argument("--no-ldsc", action="store_true",
                    help="skip the LD-score regression per phenotype (done when genotypes are "
                         "given; LD scores in 1-Mb windows)")
@@ -63,6 +68,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from ..io.genotypes import open_genotypes
+    from ..io.tables import read_table
     from ..report.build import build_report, clean_previous
     from ..report.inputs import expand, read_highlight, resolve_inputs
     from ..report.loci import ClumpParams
@@ -105,11 +111,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "omnibus test": "no (--no-omnibus)" if args.no_omnibus else
             "MOSTest over each group of two or more phenotypes",
         }
+        ldsc_covariates = None
+        if args.covar and not args.no_ldsc and ld_file:
+            ct = read_table(args.covar, kind="covariate", columns=args.covar_name)
+            for note in ct.notes:
+                log.info(f"{args.covar}: {note}")
+            ldsc_covariates = ct.values
+        parameters["LD-score covariates"] = (
+            f"{args.covar}: {', '.join(ldsc_covariates.columns)}"
+            if ldsc_covariates is not None else "none")
         truth = Path(args.truth) if args.truth else None
         result = build_report(inputs=inputs, out_dir=out, params=params, genotypes=genotypes,
                               h2_files=h2_files, rg_files=rg_files, truth=truth,
                               highlight=highlight, parameters=parameters, log=log,
                               self_contained=args.self_contained, genes=args.genes,
-                              ldsc=not args.no_ldsc, omnibus=not args.no_omnibus)
+                              ldsc=not args.no_ldsc, omnibus=not args.no_omnibus,
+                              ldsc_covariates=ldsc_covariates)
         log.info(f"wrote {result.html} with {len(result.figures)} figures")
     return 0

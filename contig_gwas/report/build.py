@@ -72,19 +72,22 @@ def build_report(*, inputs: SumstatsInputs, out_dir: str | Path, params: ClumpPa
                  parameters: dict | None = None, log: RunLog | None = None,
                  max_labels: int = 25, self_contained: bool = False,
                  genes: str | Path | None = None, ldsc: bool = True,
-                 omnibus: bool = True) -> ReportResult:
+                 omnibus: bool = True, ldsc_covariates: pd.DataFrame | None = None
+                 ) -> ReportResult:
     """Build every output of ``contig-report`` in ``out_dir`` (see docs/tools/contig-report.md).
 
     ``self_contained``: ``report.html`` embeds its figures (one file to send on its own).
     ``genes``: a GTF/GFF3/BED gene annotation (nearest genes, gene tracks of regional plots).
-    ``ldsc``: LD-score regression per phenotype (needs ``genotypes``). ``omnibus``: the
-    omnibus test of every group of two or more phenotypes.
+    ``ldsc``: LD-score regression per phenotype (needs ``genotypes``); ``ldsc_covariates``
+    (indexed by IID, e.g. the association's PCs) are projected out of the LD scores.
+    ``omnibus``: the omnibus test of every group of two or more phenotypes.
     """
     with plots.figure_style():
         return _build(inputs=inputs, out_dir=out_dir, params=params, genotypes=genotypes,
                       h2_files=h2_files, rg_files=rg_files, truth=truth, highlight=highlight,
                       parameters=parameters, log=log, max_labels=max_labels,
-                      self_contained=self_contained, genes=genes, ldsc=ldsc, omnibus=omnibus)
+                      self_contained=self_contained, genes=genes, ldsc=ldsc, omnibus=omnibus,
+                      ldsc_covariates=ldsc_covariates)
 
 
 @dataclass
@@ -97,7 +100,8 @@ class _Best:
 
 
 def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, highlight,
-           parameters, log, max_labels, self_contained, genes, ldsc, omnibus) -> ReportResult:
+           parameters, log, max_labels, self_contained, genes, ldsc, omnibus,
+           ldsc_covariates) -> ReportResult:
     log = log or NullLog()
     out = Path(out_dir)
     (out / "loci").mkdir(parents=True, exist_ok=True)
@@ -118,7 +122,8 @@ def _build(*, inputs, out_dir, params, genotypes, h2_files, rg_files, truth, hig
     combiners = {g: GroupCombiner(name=g, n_phenotypes=len(ps)) for g, ps in inputs.groups.items()}
     omni = ({g: OmnibusCombiner(name=g) for g, ps in inputs.groups.items() if len(ps) >= 2}
             if omnibus else {})
-    ldsc_step = LdscStep.start(genotypes if ldsc else None, log=log)
+    ldsc_step = LdscStep.start(genotypes if ldsc else None, log=log, covariates=ldsc_covariates,
+                               warn=warn)
     gene_step = GeneStep.start(genes, genotypes=genotypes, log=log)
     highlight = list(highlight) if highlight else None
     first_group: list[str] = next(iter(inputs.groups.values()), [])

@@ -34,15 +34,36 @@ class LdscStep:
     scores: LdScores | None = None
 
     @classmethod
-    def start(cls, genotypes, *, log, window_kb: float = 1000.0, progress: bool | None = None
+    def start(cls, genotypes, *, log, window_kb: float = 1000.0, progress: bool | None = None,
+              covariates: pd.DataFrame | None = None, warn: Callable[[str], None] | None = None
               ) -> "LdscStep":
+        """LD scores of ``genotypes``; with ``covariates`` (a table indexed by IID, e.g. the
+        association's principal components) they are projected out first (covariate-adjusted
+        LD scores, Luo et al. 2021) and only the individuals with every covariate are used.
+        In a sample with more than one ancestry plain LD scores put the stratification into
+        the slope instead of the intercept, so without covariates the log warns."""
         if genotypes is None:
             log.info("no --bfile/--pfile/--bgen: no LD-score regression (lambda GC only)")
             return cls()
         from ..ldsc import ld_scores
 
+        samples = pcs = None
+        if covariates is not None:
+            iid = genotypes.samples["IID"].to_numpy(dtype=str)
+            values = covariates.reindex(iid).to_numpy(dtype=np.float64)
+            complete = ~np.isnan(values).any(axis=1)
+            if complete.sum() <= values.shape[1] + 2:
+                raise InputError(f"--covar: {int(complete.sum())} individuals of the LD "
+                                 "genotypes have every covariate; too few for LD scores")
+            samples, pcs = np.flatnonzero(complete), values[complete]
+            log.info(f"LD scores over the {len(samples)} genotyped individuals with every "
+                     f"covariate, {values.shape[1]} covariates projected out")
+        elif warn is not None:
+            warn("LD scores without --covar: in a sample of several ancestries the LD-score "
+                 "intercept understates stratification (give the association's PCs)")
         with log.step("LD scores"):
-            scores = ld_scores(genotypes, window_kb=window_kb, progress=progress)
+            scores = ld_scores(genotypes, window_kb=window_kb, progress=progress,
+                               samples=samples, covariates=pcs)
         log.info(f"LD scores of {len(scores.variant_id)} variants ({window_kb:g}-kb windows) "
                  "for LD-score regression")
         return cls(scores=scores)
