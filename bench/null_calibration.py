@@ -24,8 +24,8 @@ Null settings (``--null``):
 Pretraining follows the demo's ContIG settings (workflows/config/config.yaml: tiny backbone,
 hidden width 256, lr 2e-3, genetic dropout raw=0.8,burden=0.5); ``--genetic-dropout none``
 trains without it (more room to memorise). Time (2026-12-06, AMD EPYC, 2 cores shared with
-other jobs, load ~10, --threads 1): 3 to 5 minutes per seed and null at the defaults (1,000
-individuals, 6,000 SNPs, 10 epochs), 20 minutes for ``--null permute h2-0 --seeds 1 2 3``; with
+other jobs, load ~10, --threads 1): 2 to 4 minutes per seed and null at the defaults (1,000
+individuals, 6,000 SNPs, 10 epochs), 18 minutes for ``--null permute h2-0 --seeds 1 2 3``; with
 ``--genetic-dropout none --epochs 30`` 3 to 5 minutes per seed. Finished steps of a seed are
 not rerun (delete its folder to redo it). Writes OUT/<null>/seed<k>/ (cohort, pretraining,
 embedding, GWAS per split), OUT/null_calibration.tsv (one row per null, seed, split and test)
