@@ -4,7 +4,7 @@ Commands:
   merge-phenotypes  one ``FID IID ...`` table of several phenotype sets (columns ``<set>_<col>``)
   gather-sumstats   per-phenotype summary statistics from the per-region GWAS runs
   summary           the study's summary table from a report folder
-  held-out          the individuals every pretrained model held out (a --keep file)
+  held-out          the individuals no pretrained model trained on (a --keep file)
   resources         the memory and time every cluster job of a study's config asks for
 
 Each takes ``--log FILE`` (a run log as every tool writes) and follows the tools' conventions:
@@ -72,7 +72,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     s.add_argument("--out", default=None, help="TSV (default: none)")
     s.add_argument("--text", default=None, help="the printed table (default: standard output)")
     s.add_argument("--log", default=None)
-    h = sub.add_parser("held-out", help="the individuals every pretrained model held out")
+    h = sub.add_parser("held-out", help="the individuals no pretrained model trained on")
     h.add_argument("--split", action="append", default=[], metavar="MODEL=FILE", required=True,
                    help="a model's contig-pretrain split.tsv; repeat")
     h.add_argument("--out", required=True, help="--keep file of the held-out individuals")
@@ -156,7 +156,7 @@ def _held_out(args: argparse.Namespace, log: RunLog) -> None:
     for name, (n, n_val) in res.sizes.items():
         log.info(f"model {name}: {n_val} of {n} individuals held out of pretraining")
     write_keep(args.out, res.iid)
-    log.info(f"{args.out}: {len(res.iid)} individuals held out by every model")
+    log.info(f"{args.out}: {len(res.iid)} individuals no model trained on")
 
 
 def _resources(args: argparse.Namespace, log: RunLog) -> None:

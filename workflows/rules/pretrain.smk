@@ -27,7 +27,7 @@ rule pretrain:
 
 
 rule held_out:
-    # gwas.individuals: held_out: the individuals every trained model held out of training
+    # gwas.individuals: held_out: the individuals no trained model trained on
     input:
         expand("results/pretrain/{model}/split.tsv", model=SPLIT_MODELS),
     output:
