@@ -4,8 +4,9 @@
 - `snakemake --lint` passes for the demo and the tiny test config;
 - dry runs pass with the SLURM profile, for the demo, the tiny config, and a real-cohort config
   (BGEN dosages, a separate GRM, region regions, scalable mode);
-- the tiny config runs end to end on 2 cores (slow; skipped while a tool it needs is not yet
-  implemented).
+- the tiny config runs end to end on 2 cores, then again with gwas.individuals: held_out (the
+  GWAS, h2 and report on the individuals no model trained on; pretraining not rerun) (slow;
+  skipped while a tool it needs is not yet implemented).
 """
 
 from __future__ import annotations
@@ -411,6 +412,26 @@ def test_tiny_workflow_end_to_end(tmp_path):
     out = _ok(_snakemake("-n", "--configfile", WORKFLOW / "config" / "test.yaml",
                          "--directory", tmp_path))
     assert "Nothing to be done" in out
+    # gwas.individuals: held_out reruns the GWAS, h2 and report (not pretraining) on the
+    # individuals no trained model trained on: in a split.tsv, in none's `train` rows
+    cfg["gwas"]["individuals"] = "held_out"
+    # in the config's key order: the simulate rule's parameters follow it
+    (tmp_path / "held_out.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = _ok(_snakemake("--cores", "2", "--configfile", tmp_path / "held_out.yaml",
+                         "--directory", tmp_path, timeout=1800))
+    assert not re.search(r"^pretrain\s+\d+$", out, flags=re.M), out[-3000:]
+    splits = [pd.read_csv(res / "pretrain" / m / "split.tsv", sep="\t") for m in
+              ("contig", "simclr")]
+    seen = set().union(*(set(s["IID"].astype(str)) for s in splits))
+    trained = set().union(*(set(s.loc[s["split"] == "train", "IID"].astype(str))
+                            for s in splits))
+    held = pd.read_csv(res / "pretrain" / "held_out.tsv", sep="\t")["IID"].astype(str)
+    assert set(held) == seen - trained and len(held) > 0
+    index = pd.read_csv(res / "gwas" / "sumstats.tsv", sep="\t")
+    for f in index["file"][:3]:
+        ss = read_sumstats(f if Path(f).is_absolute() else tmp_path / f)
+        assert ss["n"].max() <= len(held) and ss["n"].max() >= 0.9 * len(held)
+    assert (res / "summary" / "summary.tsv").exists()
 
 
 def test_aggregate_seeds():
