@@ -248,6 +248,29 @@ def test_study_summary(tmp_path):
     assert "2 / 10" in text and "0.300 (0.100)" in text and "250 kb" in text
 
 
+def test_study_summary_omnibus_rows(tmp_path):
+    """With the report's omnibus.tsv, each group of two or more phenotypes gets a second row
+    with the omnibus test's loci, recovery and false positives (truth_recovery.tsv's omnibus
+    columns) and its own-scale lambda."""
+    _report_tables(tmp_path)
+    t = tmp_path / "tables"
+    pd.DataFrame({"group": ["c"], "phenotypes": [2], "df": [2], "null_variants": [900],
+                  "minp_loci": [3], "omnibus_loci": [4], "shared": [3], "omnibus_only": [1],
+                  "minp_only": [0], "omnibus_lambda": [1.05]}).to_csv(t / "omnibus.tsv",
+                                                                      sep="\t", index=False)
+    rec = pd.read_csv(t / "truth_recovery.tsv", sep="\t")
+    rec["omnibus_loci"] = [4, np.nan, np.nan, np.nan]
+    rec["omnibus_false_positive_loci"] = [1, np.nan, np.nan, np.nan]
+    rec["omnibus_recovered"] = [3, 1, np.nan, np.nan]
+    rec.to_csv(t / "truth_recovery.tsv", sep="\t", index=False)
+    s = study_summary(report_dir=tmp_path, labels={"c": "ContIG", "r": "random-init"})
+    assert s["method"].tolist()[:3] == ["ContIG", "ContIG (omnibus)", "random-init"]
+    o = s.iloc[1]
+    assert (o.phenotypes, o.loci, o.recovered, o.causal, o.false_positives) == (2, 4, 3, 10, 1)
+    assert o.mean_lambda_gc == pytest.approx(1.05) and np.isnan(o.mean_h2)
+    assert "(omnibus): the group's omnibus test" in format_summary(s)
+
+
 def test_study_summary_without_truth_or_h2(tmp_path):
     _report_tables(tmp_path, truth=False, h2=False)
     s = study_summary(report_dir=tmp_path)

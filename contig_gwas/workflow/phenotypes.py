@@ -101,12 +101,14 @@ def write_merged(merged: MergedPhenotypes, *, table: str | os.PathLike,
         merged.sets.to_csv(tmp, sep="\t", index=False)
 
 
-def rg_pairs(sets: pd.DataFrame, *, reference: str = "standard") -> list[tuple[str, str]]:
+def rg_pairs(sets: pd.DataFrame, *, reference: Sequence[str] = ("standard", "diseases")
+             ) -> list[tuple[str, str]]:
     """Phenotype pairs for genetic correlations: every phenotype of another set against every
-    phenotype of the ``reference`` set (learned against standard phenotypes); without that
-    set, every pair of phenotypes from two different sets."""
-    ref = sets.loc[sets["set"] == reference, "phenotype"].tolist()
-    other = sets.loc[sets["set"] != reference, ["phenotype", "set"]].to_numpy().tolist()
+    phenotype of the ``reference`` sets (learned against standard phenotypes and diseases);
+    without those sets, every pair of phenotypes from two different sets."""
+    is_ref = sets["set"].isin(list(reference))
+    ref = sets.loc[is_ref, "phenotype"].tolist()
+    other = sets.loc[~is_ref, ["phenotype", "set"]].to_numpy().tolist()
     if ref:
         return [(a, b) for a, _ in other for b in ref]
     return [(a, b) for i, (a, sa) in enumerate(other) for b, sb in other[i + 1:] if sa != sb]

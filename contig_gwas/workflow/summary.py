@@ -42,7 +42,9 @@ def study_summary(*, report_dir: str | os.PathLike,
 
     Args:
         report_dir: the ``contig-report --out`` folder (reads ``tables/summary.tsv`` and, where
-            present, ``tables/truth_recovery.tsv``, ``tables/group_loci.tsv``, ``tables/h2.tsv``).
+            present, ``tables/truth_recovery.tsv``, ``tables/group_loci.tsv``, ``tables/h2.tsv``,
+            ``tables/omnibus.tsv``: each group of two or more phenotypes then has a second
+            row, ``<label> (omnibus)``, for the omnibus test of its phenotypes).
         labels: group name -> the name shown in ``method`` (default: the group name).
     Returns:
         DataFrame with ``COLUMNS``; ``recovered``/``causal``/``false_positives`` are NaN
@@ -78,6 +80,12 @@ def study_summary(*, report_dir: str | os.PathLike,
         h2 = h2.assign(phenotype=h2["phenotype"].astype(str)).drop_duplicates("phenotype")
         h2 = h2.set_index("phenotype")
 
+    omnibus = None
+    if (tables / "omnibus.tsv").exists():
+        omnibus = _read(tables / "omnibus.tsv",
+                        required=["group", "omnibus_loci", "omnibus_lambda"])
+        omnibus = omnibus.assign(group=omnibus["group"].astype(str)).set_index("group")
+
     rows = []
     for g in order:
         ps = members[g]
@@ -96,7 +104,26 @@ def study_summary(*, report_dir: str | os.PathLike,
                 row["mean_h2"] = float(np.nanmean(hs["h2"].to_numpy(dtype=float)))
                 row["mean_h2_se"] = float(np.nanmean(hs["se"].to_numpy(dtype=float)))
         rows.append(row)
+        if omnibus is not None and g in omnibus.index:
+            rows.append(_omnibus_row(g, row, omnibus.loc[g],
+                                     recovery.loc[g] if recovery is not None
+                                     and g in recovery.index else None))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _omnibus_row(group: str, minp: dict, om: pd.Series, rec: pd.Series | None) -> dict:
+    """The omnibus test's row under its group's min-P x K row: its loci, planted loci
+    recovered and false positives (``truth_recovery.tsv``'s omnibus columns), and its
+    inflation on its own scale (``omnibus_lambda``: median chi2 / median chi2 on K df)."""
+    row = {**minp, "method": f"{minp['method']} (omnibus)", "group": f"{group}:omnibus",
+           "loci": int(om["omnibus_loci"]), "recovered": np.nan, "causal": np.nan,
+           "false_positives": np.nan, "mean_h2": np.nan, "mean_h2_se": np.nan,
+           "mean_lambda_gc": float(om["omnibus_lambda"])}
+    if rec is not None and "omnibus_recovered" in rec.index and pd.notna(rec["omnibus_loci"]):
+        row.update(loci=int(rec["omnibus_loci"]), recovered=int(rec["omnibus_recovered"]),
+                   causal=int(rec["causal"]),
+                   false_positives=int(rec["omnibus_false_positive_loci"]))
+    return row
 
 
 def _fmt(x: float, spec: str) -> str:
@@ -127,6 +154,9 @@ def format_summary(table: pd.DataFrame, *, p_threshold: float = 5e-8,
               f"planted loci recovered: causal variants of the simulation with a lead variant "
               f"within {window}; false positives: loci with no causal variant within {window};",
               "mean h2: mean REML SNP heritability of the group's phenotypes (mean of their SEs)."]
+    if table["group"].astype(str).str.endswith(":omnibus").any():
+        lines.append("(omnibus): the group's omnibus test (MOSTest, chi2 on K df over its K "
+                     "phenotypes), clumped alike; its lambda is median chi2 / median chi2_K.")
     return "\n".join(lines)
 
 

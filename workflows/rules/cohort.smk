@@ -11,7 +11,9 @@ if SIMULATED:
             burden=f"{COHORT_DIR}/burden.tsv",
             covariates=f"{COHORT_DIR}/covariates.tsv",
             phenotypes=f"{COHORT_DIR}/phenotypes.tsv",
+            genes=f"{COHORT_DIR}/genes.gtf",
             truth=f"{COHORT_DIR}/truth.json",
+            **({"diseases": f"{COHORT_DIR}/diseases.tsv"} if SIMULATED_DISEASES else {}),
         params:
             out=subpath(output.manifest, parent=True),
             args=simulate_args(),

@@ -39,6 +39,9 @@ CONDA_ENV = "../envs/contig-gwas.yaml"
 os.environ.setdefault("CONTIG_GWAS_SOURCE", os.path.dirname(workflow.basedir))
 
 SIMULATED = "simulate" in config["cohort"]
+# contig-simulate writes diseases.tsv unless told --no-diseases
+SIMULATED_DISEASES = SIMULATED and "--no-diseases" not in str(
+    config["cohort"]["simulate"].get("extra_args", ""))
 COHORT_DIR = "results/cohort"
 GWAS_PREFIX = "gwas"  # each GWAS region's --out is results/gwas/regions/<region>/gwas
 
@@ -57,6 +60,8 @@ def cohort_path(key):
             "burden": f"{COHORT_DIR}/burden.tsv",
             "covariates": f"{COHORT_DIR}/covariates.tsv",
             "phenotypes": f"{COHORT_DIR}/phenotypes.tsv",
+            "diseases": (f"{COHORT_DIR}/diseases.tsv" if SIMULATED_DISEASES else None),
+            "genes": f"{COHORT_DIR}/genes.gtf",
             "truth": f"{COHORT_DIR}/truth.json",
         }.get(key)
     value = config["cohort"].get(key)
@@ -114,13 +119,17 @@ MODELS = config["models"]
 STANDARD = (
     config["standard_phenotypes"]["include"] and cohort_path("phenotypes") is not None
 )
-# Phenotype sets: one per model (its embedding PCs), then the standard phenotypes.
-SETS = list(MODELS) + (["standard"] if STANDARD else [])
+# case-control phenotypes (the simulator's diseases.tsv, or cohort.diseases): their own set
+DISEASES = config["standard_phenotypes"]["include"] and cohort_path("diseases") is not None
+# Phenotype sets: one per model (its embedding PCs), then the standard phenotypes, diseases.
+SETS = list(MODELS) + (["standard"] if STANDARD else []) + (["diseases"] if DISEASES else [])
 
 
 def model_label(name):
     if name == "standard":
         return config["standard_phenotypes"]["label"]
+    if name == "diseases":
+        return config["standard_phenotypes"]["diseases_label"]
     return MODELS[name].get("label", name)
 
 
@@ -230,6 +239,8 @@ def phenotype_sets():
     sets = {m: f"results/embed/{m}.pheno.tsv" for m in MODELS}
     if STANDARD:
         sets["standard"] = cohort_path("phenotypes")
+    if DISEASES:
+        sets["diseases"] = cohort_path("diseases")
     return sets
 
 
@@ -239,9 +250,20 @@ def h2_args(wildcards, input):
         names("--covar-name", cov),
         keep_args(wildcards, input),
         f"--rg --rg-pairs {input.rg_pairs}" if config["h2"]["rg"] else "",
+        names("--prevalence", [f"{k}={v}" for k, v in prevalences(input).items()]),
         config["h2"]["extra_args"],
     ]
     return " ".join(a for a in args if a)
+
+
+def prevalences(input):
+    """Population prevalence of each disease from config h2.prevalence (keys with or without
+    the set's prefix diseases_), for h2 on the liability scale; the others stay on the
+    observed 0/1 scale (contig-h2 logs which)."""
+    if not DISEASES:
+        return {}
+    return {(name if name.startswith("diseases_") else f"diseases_{name}"): k
+            for name, k in (config["h2"].get("prevalence") or {}).items()}
 
 
 def merge_args():
@@ -378,6 +400,12 @@ def report_args(wildcards, input):
         opt("--highlight", r.get("highlight")),
         opt("--truth", input.truth[0] if input.truth else None),
         opt("--bfile", bfile_prefix(input.ld)),
+        # the association's covariates projected out of the LD scores (LD-score regression)
+        opt("--covar", input.covariates),
+        names("--covar-name", config.get("covariate_columns")),
+        opt("--genes", input.genes[0] if input.genes else None),
+        opt("--rg", input.rg[0] if input.rg else None),
+        opt("--self-contained", r.get("self_contained")),
         r["extra_args"],
     ]
     return " ".join(a for a in args if a)

@@ -10,6 +10,7 @@ rule h2:
         **keep_input(),
     output:
         h2="results/h2/study.h2.tsv",
+        **({"rg": "results/h2/study.rg.tsv"} if config["h2"]["rg"] else {}),
     params:
         grm=lambda wildcards, input: bfile_prefix(input.grm),
         args=h2_args,

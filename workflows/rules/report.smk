@@ -8,6 +8,9 @@ rule report:
         h2="results/h2/study.h2.tsv",
         ld=bfile_files(cohort_path("bfile")),
         truth=[cohort_path("truth")] if cohort_path("truth") else [],
+        covariates=cohort_path("covariates"),
+        genes=[cohort_path("genes")] if cohort_path("genes") else [],
+        rg=["results/h2/study.rg.tsv"] if config["h2"]["rg"] else [],
     output:
         html="results/report/report.html",
         summary="results/report/tables/summary.tsv",
