@@ -58,6 +58,10 @@ def test_rg_matrix_and_heatmap_equal_the_table():
     # without groups the names decide (PC_<k> / emb_<k> are learned)
     assert learned_side(["contig_PC_0", "standard_bmi"]) == {"contig_PC_0": True,
                                                             "standard_bmi": False}
+    # the workflow's diseases group is standard too (learned x disease pairs are cells)
+    with_diseases = {**groups, "diseases": ["glaucoma"]}
+    assert learned_side(["diseases_glaucoma", "contig_PC_1"], groups=with_diseases) == {
+        "diseases_glaucoma": False, "contig_PC_1": True}
     m = rg_matrix(t, groups=groups)
     assert m.rows == ["contig_PC_0", "contig_PC_1"]
     assert m.columns == ["standard_height", "standard_bmi"]

@@ -50,10 +50,16 @@ class RgMatrix:
                              "rg": self.rg[r, c], "se": self.se[r, c]})
 
 
-def standard_group(groups: Mapping[str, Sequence[str]]) -> str | None:
-    """The group of standard phenotypes: the one called ``standard``, else the second."""
+#: report groups of measured phenotypes (the workflow's sets); the others are learned
+STANDARD_GROUPS = ("standard", "diseases")
+
+
+def standard_groups(groups: Mapping[str, Sequence[str]]) -> set[str]:
+    """The groups of standard phenotypes: those called ``standard`` or ``diseases`` (the
+    workflow's sets of measured traits and case-control traits), else the second group."""
     names = list(groups)
-    return "standard" if "standard" in groups else (names[1] if len(names) > 1 else None)
+    found = {g for g in STANDARD_GROUPS if g in groups}
+    return found or ({names[1]} if len(names) > 1 else set())
 
 
 def group_aliases(groups: Mapping[str, Sequence[str]]) -> dict[str, str]:
@@ -72,14 +78,14 @@ def learned_side(names: Sequence[str], *, groups: Mapping[str, Sequence[str]] | 
                  ) -> dict[str, bool]:
     """Whether each rg phenotype name is learned (True) or standard (False).
 
-    With report groups: names of the standard group (:func:`standard_group`) are standard,
+    With report groups: names of the standard groups (:func:`standard_groups`) are standard,
     names of any other group learned (matched through :func:`group_aliases`). Names no group
     claims, and all names without groups, are learned when they end in ``PC_<k>`` or
     ``emb_<k>``.
     """
     alias = group_aliases(groups) if groups else {}
-    std = standard_group(groups) if groups else None
-    return {n: alias[n] != std if n in alias else bool(LEARNED.search(n)) for n in names}
+    std = standard_groups(groups) if groups else set()
+    return {n: alias[n] not in std if n in alias else bool(LEARNED.search(n)) for n in names}
 
 
 def rg_matrix(table: pd.DataFrame, *, groups: Mapping[str, Sequence[str]] | None = None
