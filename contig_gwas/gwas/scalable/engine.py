@@ -7,7 +7,9 @@ behaviour and chunked resumable output are the exact mode's:
 
 1. open the inputs, align individuals, clean covariates, group phenotypes (the driver);
 2. step 1 (``step1``), unless ``step1_in`` is given: one pass over the model genotypes (the
-   test genotypes after QC, or ``--grm-bfile``) into 8-bit codes in memory, then per group
+   test genotypes after QC, or ``--grm-bfile``) into 2-bit codes (hard calls: the .bed itself,
+   memory-mapped, when every individual is analysed in file order, else packed in memory) or
+   8-bit codes (dosages), then per group
    the stochastic-REML variance components, the calibration factor and the LOCO solves of
    every phenotype; saved to ``step1_out`` when given (and to the chunk directory, so a killed
    run resumes without refitting);
@@ -34,13 +36,10 @@ Threads: step 1's passes over the codes, the reading and coding of its model gen
 the chunks of step 2 run on the driver's worker threads (``parallel.Workers``); the results
 are the same bits for any number of threads.
 
-Peak memory (bytes): ``N M1`` (model codes) ``+ 8 N (9 C P + 4 (P + n_probes + n_cal) + 10 P)``
-(Krylov vectors and kept Lanczos vectors, and the step-1 solutions kept for step 2)
-``+ 4 N k (T + 1)`` (one float32 sum per step-1 task in flight, ``k`` the widest pass:
-``C P`` or ``P + n_probes + n_cal``, T threads) ``+ 10 N B (T + 1)`` (one test block per
-chunk in flight) per phenotype group, plus about 200 MiB of interpreter and libraries, for N
-individuals, M1 model variants, C chromosomes, P phenotypes, B variants per block
-(``bench/gwas_scalable.py`` prints it beside the measured peak).
+Peak memory: ``memory.peak_memory_bytes`` (``ceil(N / 4) M1`` bytes of 2-bit model codes,
+``N M1`` at 8 bits, plus the Krylov vectors, the step-1 tasks' sums and decoded blocks, the
+test blocks in flight and about 200 MiB of interpreter; ``bench/gwas_scalable.py`` and
+``bench/scaling.py`` print it beside the measured peak).
 """
 
 from __future__ import annotations
@@ -66,6 +65,7 @@ from ..parallel import Workers, single_threaded_blas
 from ..qc import QC_REASONS
 from ..results import pack_chunk
 from .blocks import Step1Pass, block_qc, group_subsets, model_genotypes, read_block, take_rows
+from .memory import peak_memory_bytes
 from .step1 import Step1Fit, Step1Settings, fit_step1
 from .step1_file import load_step1, save_step1
 from .step2 import test_block
@@ -73,18 +73,6 @@ from .step2 import test_block
 __all__ = ["run_gwas_scalable", "ScalableMode", "STATISTIC", "AUTO_MIN_INDIVIDUALS",
            "choose_mode", "peak_memory_bytes"]
 
-
-
-def peak_memory_bytes(*, n: int, m_model: int, chromosomes: int, phenotypes: int,
-                      block_size: int, n_probes: int = 20, n_calibration: int = 30,
-                      threads: int = 1) -> int:
-    """The module docstring's peak-memory formula for one phenotype group."""
-    k = max(chromosomes * phenotypes, phenotypes + n_probes + n_calibration)
-    return int(n * m_model + 8 * n * (9 * chromosomes * phenotypes
-                                      + 4 * (phenotypes + n_probes + n_calibration)
-                                      + 10 * phenotypes)
-               + 4 * n * k * (threads + 1) + 10 * n * block_size * (threads + 1)
-               + 200 * 2 ** 20)
 
 
 def choose_mode(*, n_individuals: int) -> str:
