@@ -420,13 +420,22 @@ def test_tiny_workflow_end_to_end(tmp_path):
     n_pcs = cfg["embed"]["n_pcs"]
     index = pd.read_csv(res / "gwas" / "sumstats.tsv", sep="\t")
     n_std = len(read_table(res / "cohort" / "phenotypes.tsv").columns)
-    assert sorted(index["set"].unique()) == sorted([*cfg["models"], "standard"])
-    assert len(index) == n_pcs * len(cfg["models"]) + n_std
+    n_dis = len(read_table(res / "cohort" / "diseases.tsv").columns)
+    assert sorted(index["set"].unique()) == sorted([*cfg["models"], "standard", "diseases"])
+    assert len(index) == n_pcs * len(cfg["models"]) + n_std + n_dis
     assert (index["variants"] == index["variants"].iloc[0]).all()
+    # the simulated diseases are tested as case-control phenotypes
+    dis = read_sumstats(res / "gwas" / "sumstats" / "diseases" / "diseases_disease_common"
+                        ".sumstats.tsv.gz")
+    assert {"n_cases", "n_controls"} <= set(dis.columns)
     summary = pd.read_csv(res / "summary" / "summary.tsv", sep="\t")
-    assert summary["method"].tolist()[:2] == ["ContIG", "standard phenotypes"]
-    assert set(summary["method"]) == {"ContIG", "SimCLR", "random-init", "standard phenotypes"}
-    assert summary["causal"].notna().all() and summary["mean_h2"].notna().all()
+    # each group's min-P row, then its omnibus row (groups of two or more phenotypes)
+    assert summary["method"].tolist()[:3] == ["ContIG", "ContIG (omnibus)",
+                                              "standard phenotypes"]
+    minp = summary[~summary["group"].str.endswith(":omnibus")]
+    assert set(minp["method"]) == {"ContIG", "SimCLR", "random-init", "standard phenotypes",
+                                   "diseases"}
+    assert summary["causal"].notna().all() and minp["mean_h2"].notna().all()
     for rule_log in ["cohort/simulate", "pretrain/contig", "embed/contig", "gwas/gather",
                      "h2/study", "report/report"]:
         assert (tmp_path / "logs" / f"{rule_log}.log").exists()
