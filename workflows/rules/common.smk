@@ -250,13 +250,13 @@ def h2_args(wildcards, input):
         names("--covar-name", cov),
         keep_args(wildcards, input),
         f"--rg --rg-pairs {input.rg_pairs}" if config["h2"]["rg"] else "",
-        names("--prevalence", [f"{k}={v}" for k, v in prevalences(input).items()]),
+        names("--prevalence", [f"{k}={v}" for k, v in prevalences().items()]),
         config["h2"]["extra_args"],
     ]
     return " ".join(a for a in args if a)
 
 
-def prevalences(input):
+def prevalences():
     """Population prevalence of each disease from config h2.prevalence (keys with or without
     the set's prefix diseases_), for h2 on the liability scale; the others stay on the
     observed 0/1 scale (contig-h2 logs which)."""
