@@ -41,7 +41,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from .genomic_control import CHI2_MEDIAN
-from .io.sumstats import COLUMNS, neg_log10_p_chi2
+from .io.sumstats import COLUMNS, neg_log10_p_chi2, z_of_neg_log10_p
 
 #: default truncation of :func:`null_correlation` (|z| in null-SD units)
 MAX_ABS_Z = 2.0
@@ -231,7 +231,7 @@ def z_scores(*, beta: np.ndarray, standard_error: np.ndarray,
         z = beta / np.asarray(standard_error, dtype=np.float64)
         if neg_log10_p is not None:
             nlp = np.asarray(neg_log10_p, dtype=np.float64)
-            zp = -special.ndtri_exp(-nlp * np.log(10.0) - np.log(2.0)) * np.sign(beta)
+            zp = z_of_neg_log10_p(nlp) * np.sign(beta)
             z = np.where(np.isfinite(zp) & np.isfinite(beta), zp, z)
     return np.where(np.isfinite(z), z, np.nan)
 

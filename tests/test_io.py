@@ -336,3 +336,14 @@ def test_sumstats_numbers_round_to_six_significant_digits(tmp_path):
         assert out == b"v\tk\ts\n" + body
     member = gzip_member(body)
     assert member[:2] == b"\x1f\x8b" and member[4:8] == b"\0\0\0\0"   # gzip, MTIME 0
+
+
+def test_z_of_neg_log10_p_inverts_the_chi2_p():
+    """z_of_neg_log10_p is the inverse of neg_log10_p_chi2 (df 1) on the z scale, also where
+    p underflows (chi2 1800: p ~ 1e-393); log_ndtr and ndtri_exp are accurate to ~1e-14, so
+    1e-9 leaves room for any libm."""
+    from contig_gwas.io.sumstats import neg_log10_p_chi2, z_of_neg_log10_p
+
+    chi2 = np.array([0.01, 1.0, 3.84, 30.0, 400.0, 1800.0])
+    z = z_of_neg_log10_p(neg_log10_p_chi2(chi2))
+    np.testing.assert_allclose(z * z, chi2, rtol=1e-9)

@@ -50,6 +50,14 @@ def neg_log10_p_chi2(chi2: np.ndarray, *, df: float = 1.0) -> np.ndarray:
     return -logp / _LN10
 
 
+def z_of_neg_log10_p(neg_log10_p: np.ndarray) -> np.ndarray:
+    """The absolute normal quantile whose two-sided p-value is ``10^-neg_log10_p``: the
+    inverse of ``neg_log10_p_chi2`` (df 1) on the z scale, ``-Phi^-1(p / 2)`` computed from
+    log p, so p below 1e-308 stays finite. Its square is the 1-df chi-square."""
+    log_half_p = -np.maximum(np.asarray(neg_log10_p, dtype=np.float64), 0.0) * _LN10 - np.log(2.0)
+    return -special.ndtri_exp(log_half_p)
+
+
 def neg_log10_p_t(t: np.ndarray, *, dof: np.ndarray | float) -> np.ndarray:
     """-log10 of the two-sided p-value of a t statistic, without underflow.
 

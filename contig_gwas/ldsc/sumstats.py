@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from ..errors import InputError
+from ..io.sumstats import z_of_neg_log10_p
 from .regression import LdscResult, ldsc_regression
 from .scores import LdScores
 
 __all__ = ["ldsc_for_sumstats", "sumstats_chi2"]
-
-_LN10 = float(np.log(10.0))
-
 
 def sumstats_chi2(sumstats: pd.DataFrame) -> np.ndarray:
     """1-df chi2 of each row, shape (J,): (beta / se)^2, or from neg_log10_p_value where beta
@@ -32,8 +29,7 @@ def sumstats_chi2(sumstats: pd.DataFrame) -> np.ndarray:
                         errors="coerce").to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         wald = np.square(beta / se)
-        log_half_p = -np.maximum(nlp, 0.0) * _LN10 - np.log(2.0)
-        from_p = np.square(special.ndtri_exp(log_half_p))
+        from_p = np.square(z_of_neg_log10_p(nlp))
     use_wald = np.isfinite(wald) & (se > 0)
     return np.where(use_wald, wald, from_p)
 

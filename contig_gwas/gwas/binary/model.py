@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...io.sumstats import neg_log10_p_chi2
+from ...io.sumstats import neg_log10_p_chi2, z_of_neg_log10_p
 from ..association import AssociationResult
 from .firth import firth_offset
 from .logistic import fit_logistic, fit_logistic_batch
@@ -203,13 +203,8 @@ def associate_binary(nulls: list[NullLogistic], G: np.ndarray, *, test: str
 
 
 def _chi2_of_nlp(nlp: np.ndarray) -> np.ndarray:
-    """The 1-df chi-square whose p-value is ``10^-nlp`` (by the normal quantile of p/2, on
-    the log scale so that tiny p stay finite)."""
-    from scipy import special
-
-    logp = -np.asarray(nlp) * np.log(10.0) - np.log(2.0)
-    z = -special.ndtri_exp(logp)
-    return z * z
+    """The 1-df chi-square whose p-value is ``10^-nlp``."""
+    return np.square(z_of_neg_log10_p(nlp))
 
 
 def associate_logistic(Y: np.ndarray, X: np.ndarray, G: np.ndarray, *, firth: bool,
